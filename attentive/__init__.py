@@ -1,0 +1,1 @@
+"""Attentive: shared settings and the `attentive` command line."""
