@@ -13,10 +13,19 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FieldSerializationInfo,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from taxonomy.axes import (
     ALIASES,
+    AXES,
     Architecture,
     Levels,
     Positions,
@@ -28,7 +37,12 @@ CARD_FILE = "card.json"
 CARD_METADATA_KEY = "attentive.card"
 SCHEMA_VERSION = 1
 
-Datatype = Literal["BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "FP16", "FP32", "FP64", "BYTES"]
+# The axes that describe attention itself; architecture describes the network around it.
+ATTENTION_AXES = ("sequences", "levels", "positions", "representations")
+
+Datatype = Literal[
+    "BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "FP16", "FP32", "FP64", "BYTES"
+]
 
 
 class _Model(BaseModel):
@@ -70,12 +84,42 @@ class Facets(_Model):
             architecture=self.architecture | other.architecture,
         )
 
+    @field_serializer(*AXES, when_used="json")
+    def _in_axis_order(self, values: frozenset[Any], info: FieldSerializationInfo) -> list[str]:
+        # Sets have no order; the survey's order makes card.json identical from run to run.
+        return [v.value for v in AXES[info.field_name] if v in values]
+
     def get(self, axis: str) -> frozenset[Any]:
         return frozenset(getattr(self, axis))
 
+    @property
+    def has_attention(self) -> bool:
+        """True if any attention axis (all but architecture) has a value."""
+        return any(getattr(self, axis) for axis in ATTENTION_AXES)
+
 
 class Tags(Facets):
-    """A model's complete tags: every axis has at least one value (derived, see taxonomy.derive)."""
+    """A model's complete tags, derived by :func:`taxonomy.derive.derive_tags`, never typed.
+
+    Either the model attends: every axis has at least one value, and levels is exactly one of
+    single-level / multi-level (stacking attention over levels makes the whole model multi-level).
+    Or it does not (a no-attention baseline): the four attention axes are empty and architecture
+    says what the network is, if anything. A card with *unknown* taxonomy has no Tags at all.
+    """
+
+    @model_validator(mode="after")
+    def _complete(self) -> Tags:
+        if not self.has_attention:
+            return self
+        missing = [axis for axis in AXES if not getattr(self, axis)]
+        if missing:
+            raise ValueError(
+                f"tags of a model with attention need a value on every axis; empty: "
+                f"{', '.join(missing)} (derive tags with taxonomy.derive.derive_tags)"
+            )
+        if len(self.levels) > 1:
+            raise ValueError("levels is either single-level or multi-level, not both")
+        return self
 
 
 class Citation(_Model):
