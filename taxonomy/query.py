@@ -20,7 +20,7 @@ model without attention (see taxonomy.derive) matches no query on the attention 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -132,7 +132,7 @@ def find_card(cards: Iterable[CardEntry], name: str) -> CardEntry:
     raise UnknownModelError(name, [entry.name for entry in cards])
 
 
-def _normalise(spec: Mapping[str, Iterable[str]] | None) -> dict[str, frozenset[StrEnum]]:
+def _normalise(spec: Mapping[str, Collection[str]] | None) -> dict[str, frozenset[StrEnum]]:
     out: dict[str, frozenset[StrEnum]] = {}
     for axis, values in (spec or {}).items():
         if isinstance(values, str):  # a lone string would otherwise be split into characters
@@ -147,12 +147,13 @@ def _normalise(spec: Mapping[str, Iterable[str]] | None) -> dict[str, frozenset[
 class Query:
     """Per-axis constraints: ``all_of`` (every value) and ``any_of`` (at least one); axes ANDed.
 
-    Values are normalised on construction (aliases resolved, unknown ones rejected), so
+    Give any collection of strings per axis; on construction the values are normalised to
+    frozensets of enum members (aliases resolved, unknown ones rejected, empty axes dropped), so
     ``Query(all_of={"positions": ["global"]}).all_of == {"positions": {Positions.SOFT}}``.
     """
 
-    all_of: Mapping[str, frozenset[StrEnum]] = field(default_factory=dict)
-    any_of: Mapping[str, frozenset[StrEnum]] = field(default_factory=dict)
+    all_of: Mapping[str, Collection[str]] = field(default_factory=dict)
+    any_of: Mapping[str, Collection[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "all_of", _normalise(self.all_of))
@@ -168,18 +169,25 @@ class Query:
             return True
         if tags is None:
             return False
-        if any(not values <= tags.get(axis) for axis, values in self.all_of.items()):
+        if any(not tags.get(axis).issuperset(want) for axis, want in self.all_of.items()):
             return False
-        return all(values & tags.get(axis) for axis, values in self.any_of.items())
+        return all(not tags.get(axis).isdisjoint(want) for axis, want in self.any_of.items())
 
     def describe(self) -> str:
         """A readable form, e.g. ``sequences has all of {co-attention} and positions ...``."""
         parts = [
-            f"{axis} has {kind} of {{{', '.join(sorted(v.value for v in values))}}}"
+            f"{axis} has {kind} of {{{', '.join(sorted(values))}}}"
             for kind, spec in (("all", self.all_of), ("any", self.any_of))
             for axis, values in spec.items()
         ]
         return " and ".join(parts) or "any model"
+
+    def to_dict(self) -> dict[str, dict[str, list[str]]]:
+        """JSON-ready: ``{"all_of": {axis: [values]}, "any_of": {...}}``, values sorted."""
+        return {
+            "all_of": {axis: sorted(values) for axis, values in self.all_of.items()},
+            "any_of": {axis: sorted(values) for axis, values in self.any_of.items()},
+        }
 
 
 def filter_cards(cards: Iterable[CardEntry], query: Query) -> list[CardEntry]:

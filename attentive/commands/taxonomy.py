@@ -71,14 +71,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     listing = sub.add_parser("list", parents=[source], help="models whose tags match")
     for axis, enum in AXES.items():
-        aliases = list(ALIASES.get(axis, {}))
+        aliases = ", ".join(f"{a} = {v}" for a, v in ALIASES.get(axis, {}).items())
         listing.add_argument(
             f"--{axis}",
             nargs="+",
             action="extend",
             default=[],
             metavar="V",
-            help="; ".join(filter(None, [", ".join(v.value for v in enum), ", ".join(aliases)])),
+            help=f"values: {', '.join(enum)}" + (f"; aliases: {aliases}" if aliases else ""),
         )
     listing.add_argument("--any", action="store_true", help="per axis, any listed value suffices")
     listing.set_defaults(handler=_list)
@@ -123,7 +123,7 @@ def _list(args: argparse.Namespace) -> int:
     _warn_invalid(entries)
     found = filter_cards(entries, query)
     if args.json:
-        _print_json({"query": query.describe(), "models": [e.summary() for e in found]})
+        _print_json({"query": query.to_dict(), "models": [e.summary() for e in found]})
         return 0
     rows = [[e.name, *_tag_cells(e)] for e in found]
     if rows:
