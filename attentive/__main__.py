@@ -1,0 +1,3 @@
+from attentive.cli import main
+
+raise SystemExit(main())
