@@ -1,0 +1,358 @@
+"""The data plane: what the server does, independent of the protocol that asks for it.
+
+Loads the repository's models (each failure recorded, never fatal), answers health, metadata,
+configuration, statistics and repository questions, runs inference off the event loop with the
+client's deadline, and answers taxonomy questions from the same repository."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from protos.gen.inference import model_config_pb2 as mc
+from server import repository, runtime
+from server.codecs import datatype_of
+from server.errors import (
+    DeadlineExceeded,
+    InvalidInput,
+    ModelNotFound,
+    ModelUnavailable,
+    ShuttingDown,
+)
+from server.messages import (
+    IndexEntry,
+    InferRequest,
+    InferResponse,
+    ModelMetadata,
+    ModelStats,
+    ServerMetadata,
+    Tensor,
+    TensorMetadata,
+)
+from server.runtime import LoadedModel, ProviderPolicy
+from server.settings import ServerSettings
+from server.validate import feeds_for, output_names
+from taxonomy.query import CardEntry, Coverage, Query, coverage, filter_cards, find_card, load_cards
+
+log = logging.getLogger("attentive.server")
+
+SERVER_NAME = "attentive"
+SERVER_VERSION = "0.1.0"
+EXTENSIONS = ["model_repository", "model_configuration", "statistics", "attentive_taxonomy"]
+
+
+@dataclass
+class ModelState:
+    entry: repository.ModelEntry
+    state: str = "UNAVAILABLE"  # READY, UNAVAILABLE, LOADING, UNLOADING
+    reason: str = ""
+    loaded: dict[int, LoadedModel] | None = None
+
+
+class DataPlane:
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self.repository = Path(settings.repository)
+        self.policy = ProviderPolicy(settings.execution_provider)
+        self.executor = ThreadPoolExecutor(settings.inference_workers, thread_name_prefix="ort")
+        self.models: dict[str, ModelState] = {}
+        self.stats: dict[tuple[str, str], ModelStats] = {}
+        self.pending: Counter[tuple[str, str]] = Counter()
+        self.cards: list[CardEntry] = []
+        self.started = False
+        self.stopping = False
+
+    # ---- lifecycle ----
+
+    async def load_all(self) -> None:
+        """Scan the repository and load every model; one failure never stops the others."""
+        self.cards = load_cards(self.repository)
+        for entry in repository.scan(self.repository):
+            self.models[entry.name] = ModelState(entry)
+        for name in list(self.models):
+            await self._load(name)
+        self.started = True
+        ready = [n for n, s in self.models.items() if s.state == "READY"]
+        log.info("serving %d of %d models: %s", len(ready), len(self.models), ", ".join(ready))
+
+    async def _load(self, name: str) -> None:
+        state = self.models[name]
+        state.state, state.reason = "LOADING", ""
+        loop = asyncio.get_running_loop()
+        try:
+            loaded: dict[int, LoadedModel] = {}
+            for version in state.entry.versions or [0]:
+                loaded[version] = await loop.run_in_executor(
+                    self.executor,
+                    runtime.load,
+                    state.entry,
+                    version,
+                    self.policy,
+                    self.settings.intra_op_threads,
+                    self.settings.inter_op_threads,
+                )
+                self.stats.setdefault((name, str(version)), ModelStats(name, str(version)))
+                log.info("model %s version %d ready on %s", name, version, loaded[version].provider)
+            state.loaded, state.state = loaded, "READY"
+        except Exception as error:  # noqa: BLE001 - reported, and the others still load
+            state.loaded, state.state = None, "UNAVAILABLE"
+            state.reason = f"failed to load: {error}"
+            log.error("model %s %s", name, state.reason)
+
+    async def load(self, name: str) -> None:
+        """(Re)load one model from the repository, rereading its folder."""
+        folder = self.repository / name
+        if not folder.is_dir():
+            raise ModelNotFound(f"model '{name}' is not in the repository {self.repository}")
+        self.models[name] = ModelState(repository.load_entry(folder))
+        await self._load(name)
+        self.cards = load_cards(self.repository)
+        if self.models[name].state != "READY":
+            raise ModelUnavailable(f"model '{name}': {self.models[name].reason}")
+
+    async def unload(self, name: str) -> None:
+        state = self._state(name)
+        state.loaded, state.state, state.reason = None, "UNAVAILABLE", "unloaded"
+        log.info("model %s unloaded", name)
+
+    def begin_shutdown(self) -> None:
+        self.stopping = True
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+    # ---- health and metadata ----
+
+    def live(self) -> bool:
+        return True
+
+    def ready(self) -> bool:
+        """Ready once every model has been tried (those that load are ready), until shutdown.
+
+        A model that fails to load is reported (ModelReady false, RepositoryIndex reason) but
+        does not hold the server back: the others serve."""
+        return self.started and not self.stopping
+
+    def loadable_failures(self) -> list[str]:
+        return [n for n, s in self.models.items() if s.state != "READY"]
+
+    def server_metadata(self) -> ServerMetadata:
+        return ServerMetadata(SERVER_NAME, SERVER_VERSION, list(EXTENSIONS))
+
+    def _state(self, name: str) -> ModelState:
+        if name not in self.models:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise ModelNotFound(f"unknown model '{name}'; models: {known}")
+        return self.models[name]
+
+    def model(self, name: str, version: str = "") -> LoadedModel:
+        """The ready model version (latest if ``version`` is empty)."""
+        state = self._state(name)
+        served = state.entry.versions
+        if version and (not version.isdigit() or int(version) not in served):
+            listed = ", ".join(map(str, served)) or "none"
+            raise ModelNotFound(f"model '{name}' has no version '{version}'; versions: {listed}")
+        if state.state != "READY" or not state.loaded:
+            raise ModelUnavailable(
+                f"model '{name}' is not ready ({state.state.lower()}: {state.reason or 'n/a'})"
+            )
+        return state.loaded[int(version)] if version else state.loaded[max(state.loaded)]
+
+    def model_ready(self, name: str, version: str = "") -> bool:
+        try:
+            self.model(name, version)
+        except (ModelNotFound, ModelUnavailable):
+            return False
+        return not self.stopping
+
+    def model_metadata(self, name: str, version: str = "") -> ModelMetadata:
+        model = self.model(name, version)
+        return ModelMetadata(
+            name=name,
+            versions=[str(v) for v in model.entry.versions],
+            platform=model.entry.config.platform or "onnxruntime_onnx",
+            inputs=[TensorMetadata(t.name, t.datatype, list(t.shape)) for t in model.inputs],
+            outputs=[TensorMetadata(t.name, t.datatype, list(t.shape)) for t in model.outputs],
+        )
+
+    def model_config(self, name: str, version: str = "") -> mc.ModelConfig:
+        """config.pbtxt as served, plus what the server chose (provider, completed io)."""
+        model = self.model(name, version)
+        config = mc.ModelConfig()
+        config.CopyFrom(model.entry.config)
+        if not config.input or not config.output:
+            from server.codecs import DATATYPE_TO_CONFIG
+
+            batch = 1 if config.max_batch_size > 0 else 0
+            del config.input[:], config.output[:]
+            graph_in = {a.name for a in model.session.get_inputs()}
+            for t in model.inputs:
+                if t.name in graph_in:
+                    config.input.add(
+                        name=t.name,
+                        data_type=mc.DataType.Value(DATATYPE_TO_CONFIG[t.datatype]),
+                        dims=t.shape[batch:],
+                    )
+            graph_out = {a.name for a in model.session.get_outputs()}
+            for t in model.outputs:
+                if t.name in graph_out:
+                    config.output.add(
+                        name=t.name,
+                        data_type=mc.DataType.Value(DATATYPE_TO_CONFIG[t.datatype]),
+                        dims=t.shape[batch:],
+                    )
+        on_gpu = model.provider == runtime.CUDA
+        del config.instance_group[:]
+        config.instance_group.add(
+            name=f"{name}_0",
+            kind=mc.ModelInstanceGroup.KIND_GPU if on_gpu else mc.ModelInstanceGroup.KIND_CPU,
+            count=1,
+            gpus=[0] if on_gpu else [],
+        )
+        config.parameters["execution_provider"].string_value = model.provider
+        config.parameters["taxonomy"].string_value = "card" if model.entry.card else "unknown"
+        return config
+
+    def statistics(self, name: str = "", version: str = "") -> list[ModelStats]:
+        if not name:
+            return [self.stats[k] for k in sorted(self.stats)]
+        self._state(name)
+        picked = [s for (n, v), s in sorted(self.stats.items()) if n == name]
+        if version:
+            picked = [s for s in picked if s.version == version]
+            if not picked:
+                raise ModelNotFound(f"model '{name}' has no version '{version}'")
+        return picked
+
+    def repository_index(self, ready_only: bool = False) -> list[IndexEntry]:
+        out = []
+        for name, state in sorted(self.models.items()):
+            if ready_only and state.state != "READY":
+                continue
+            versions = state.entry.versions or [0]
+            for v in versions:
+                out.append(IndexEntry(name, str(v) if v else "", state.state, state.reason))
+        return out
+
+    def ready_models(self) -> dict[tuple[str, str], tuple[bool, str]]:
+        out = {}
+        for name, state in self.models.items():
+            for v in state.entry.versions or [0]:
+                loaded = (state.loaded or {}).get(v)
+                out[(name, str(v))] = (loaded is not None, loaded.provider if loaded else "")
+        return out
+
+    # ---- inference ----
+
+    async def infer(self, request: InferRequest, deadline: float | None = None) -> InferResponse:
+        """Validate, run off the event loop, assemble. ``deadline``: time.monotonic() limit."""
+        if self.stopping:
+            raise ShuttingDown("server is shutting down; not accepting new requests")
+        model = self.model(request.model_name, request.model_version)
+        key = (model.name, str(model.version))
+        stats = self.stats[key]
+        start = time.perf_counter_ns()
+        self.pending[key] += 1
+        try:
+            response = await self._infer(model, request, deadline, stats, start)
+        except BaseException:
+            stats.fail.add(time.perf_counter_ns() - start)
+            raise
+        finally:
+            self.pending[key] -= 1
+        stats.success.add(time.perf_counter_ns() - start)
+        stats.last_inference_ms = int(time.time() * 1000)
+        return response
+
+    async def _infer(
+        self,
+        model: LoadedModel,
+        request: InferRequest,
+        deadline: float | None,
+        stats: ModelStats,
+        start: int,
+    ) -> InferResponse:
+        feeds = feeds_for(model, request.inputs)
+        names = output_names(model, request.outputs)
+        graph_outputs = [a.name for a in model.session.get_outputs()]
+        text_outputs = (
+            {t.name: t for t in model.entry.card.io.text_outputs} if model.entry.card else {}
+        )
+        needed = [
+            n
+            for n in graph_outputs
+            if n in names or n in {text_outputs[t].ids_output for t in names if t in text_outputs}
+        ]
+        prepared = time.perf_counter_ns()
+        stats.compute_input.add(prepared - start)
+        timeout = None
+        if deadline is not None:
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                raise DeadlineExceeded("the request's deadline passed before inference started")
+        options = ort.RunOptions()
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.executor, _run, model, feeds, needed, options)
+        try:
+            results, began, ended = await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            options.terminate = True
+            raise DeadlineExceeded(
+                f"model '{model.name}' did not finish before the request's deadline"
+            ) from None
+        except asyncio.CancelledError:
+            options.terminate = True  # the client went away: stop onnxruntime too
+            raise
+        stats.queue.add(max(0, began - prepared))
+        stats.compute_infer.add(ended - began)
+        stats.execution_count += 1
+        first = next(iter(feeds.values()))
+        stats.inference_count += int(first.shape[0]) if model.entry.max_batch_size > 0 else 1
+        outputs = []
+        for name in names:
+            if name in text_outputs:
+                t = text_outputs[name]
+                text = model.text[t.tokenizer].decode(results[t.ids_output])
+                outputs.append(Tensor(name, "BYTES", list(text.shape), text))
+            else:
+                array = results[name]
+                outputs.append(Tensor(name, datatype_of(array), list(array.shape), array))
+        stats.compute_output.add(time.perf_counter_ns() - ended)
+        return InferResponse(model.name, str(model.version), request.id, outputs)
+
+    # ---- taxonomy ----
+
+    def list_models(
+        self, all_of: Mapping[str, Sequence[str]], any_of: Mapping[str, Sequence[str]]
+    ) -> list[CardEntry]:
+        try:
+            query = Query(all_of=all_of, any_of=any_of)
+        except ValueError as error:
+            raise InvalidInput(str(error)) from None
+        return filter_cards(self.cards, query)
+
+    def card(self, name: str) -> CardEntry:
+        try:
+            return find_card(self.cards, name)
+        except LookupError as error:
+            raise ModelNotFound(str(error)) from None
+
+    def coverage(self) -> Coverage:
+        return coverage(self.cards)
+
+
+def _run(
+    model: LoadedModel, feeds: dict[str, np.ndarray], outputs: list[str], options: ort.RunOptions
+) -> tuple[dict[str, np.ndarray], int, int]:
+    began = time.perf_counter_ns()
+    results = model.predict(feeds, outputs, options)
+    return results, began, time.perf_counter_ns()

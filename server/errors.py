@@ -1,0 +1,103 @@
+"""Domain errors, the ONE table mapping them to gRPC status codes, and the ONE decorator every
+servicer method uses. Anything else raised becomes INTERNAL with a request id in the log (and in
+the message, so a user can quote it), and the server keeps serving."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+log = logging.getLogger("attentive.server")
+
+
+class ServerError(Exception):
+    """Base of the errors a client is told about."""
+
+
+class ModelNotFound(ServerError):
+    """Unknown model or version."""
+
+
+class InvalidInput(ServerError):
+    """The request does not match the model's inputs; the message names the input."""
+
+
+class ModelUnavailable(ServerError):
+    """The model exists but is not loaded (failed to load, unloaded)."""
+
+
+class TooLarge(ServerError):
+    """The request exceeds a size limit."""
+
+
+class DeadlineExceeded(ServerError):
+    """The client's deadline passed before the work was done."""
+
+
+class ShuttingDown(ServerError):
+    """The server is stopping and takes no new requests."""
+
+
+class Unauthenticated(ServerError):
+    """Missing or wrong auth token."""
+
+
+class NotSupported(ServerError):
+    """A protocol feature this server does not offer."""
+
+
+STATUS: dict[type[ServerError], grpc.StatusCode] = {
+    ModelNotFound: grpc.StatusCode.NOT_FOUND,
+    InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
+    ModelUnavailable: grpc.StatusCode.UNAVAILABLE,
+    TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
+    ShuttingDown: grpc.StatusCode.UNAVAILABLE,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    NotSupported: grpc.StatusCode.UNIMPLEMENTED,
+}
+
+
+def status_of(error: BaseException) -> tuple[grpc.StatusCode, str]:
+    """The status and message a client gets for ``error`` (INTERNAL + request id if unexpected)."""
+    for kind in type(error).__mro__:
+        if kind in STATUS:
+            return STATUS[kind], str(error)  # type: ignore[index]
+    request_id = uuid.uuid4().hex[:12]
+    log.error("internal error (request id %s)", request_id, exc_info=error)
+    return grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})"
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def grpc_errors(method: F) -> F:
+    """Wrap a servicer method ``(self, request, context)``: domain errors abort with their code."""
+    if inspect.isasyncgenfunction(method):
+
+        @functools.wraps(method)
+        async def stream(self: Any, request: Any, context: Any) -> AsyncIterator[Any]:
+            try:
+                async for item in method(self, request, context):
+                    yield item
+            except Exception as error:  # noqa: BLE001 - mapped to a status, never swallowed
+                code, message = status_of(error)
+                await context.abort(code, message)
+
+        return stream  # type: ignore[return-value]
+
+    @functools.wraps(method)
+    async def unary(self: Any, request: Any, context: Any) -> Any:
+        try:
+            return await method(self, request, context)
+        except Exception as error:  # noqa: BLE001
+            code, message = status_of(error)
+            await context.abort(code, message)
+
+    return unary  # type: ignore[return-value]

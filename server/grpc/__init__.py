@@ -1,0 +1,1 @@
+"""The gRPC protocol adapter: servicers (thin), protobuf <-> data plane converters, the app."""

@@ -1,0 +1,220 @@
+"""Lifecycle: build the grpc.aio server (inference + taxonomy + health + reflection), load the
+repository, serve metrics, and stop gracefully on SIGTERM / SIGINT: health goes NOT_SERVING, new
+calls are refused with UNAVAILABLE, in-flight calls get ``grace_period_s`` to finish, exit 0."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from protos.gen.attentive.taxonomy.v1 import taxonomy_pb2, taxonomy_pb2_grpc
+from protos.gen.inference import grpc_service_pb2, grpc_service_pb2_grpc
+from server.dataplane import DataPlane
+from server.grpc.servicers import InferenceServicer, TaxonomyServicer
+from server.metrics import StatsCollector, serve_metrics
+from server.settings import ServerSettings
+
+log = logging.getLogger("attentive.server")
+
+INFERENCE_SERVICE = grpc_service_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
+TAXONOMY_SERVICE = taxonomy_pb2.DESCRIPTOR.services_by_name["TaxonomyService"].full_name
+OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """With a token configured, calls (but health and reflection) need ``authorization: Bearer``."""
+
+    def __init__(self, token: str) -> None:
+        self.expected = f"Bearer {token}"
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        if details.method.startswith(OPEN_PREFIXES):
+            return await continuation(details)
+        metadata = dict(details.invocation_metadata or ())
+        if metadata.get("authorization") == self.expected:
+            return await continuation(details)
+        handler = await continuation(details)
+
+        async def deny(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong auth token")
+
+        if handler is not None and handler.request_streaming:
+            return grpc.stream_stream_rpc_method_handler(deny)  # type: ignore[arg-type]
+        return grpc.unary_unary_rpc_method_handler(deny)
+
+
+class App:
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self.plane = DataPlane(settings)
+        self.health = HealthServicer()
+        self.server: grpc.aio.Server | None = None
+        self.port = 0
+        self.metrics_port: int | None = None
+        self._metrics_httpd: Any = None
+        self._stop = asyncio.Event()
+
+    async def start(self) -> None:
+        s = self.settings
+        options = [
+            ("grpc.max_receive_message_length", s.max_message_bytes),
+            ("grpc.max_send_message_length", s.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ]
+        interceptors = [AuthInterceptor(s.auth_token.get_secret_value())] if s.auth_token else []
+        server = grpc.aio.server(options=options, interceptors=interceptors)
+        grpc_service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
+            InferenceServicer(self.plane), server
+        )
+        taxonomy_pb2_grpc.add_TaxonomyServiceServicer_to_server(
+            TaxonomyServicer(self.plane), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        names = (
+            INFERENCE_SERVICE,
+            TAXONOMY_SERVICE,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        )
+        reflection.enable_server_reflection(names, server)
+        for service in ("", INFERENCE_SERVICE, TAXONOMY_SERVICE):
+            await self.health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.port = server.add_insecure_port(f"{s.host}:{s.grpc_port}")
+        if self.port == 0:
+            raise OSError(f"cannot bind gRPC to {s.host}:{s.grpc_port}")
+        await server.start()
+        self.server = server
+        log.info("gRPC listening on %s:%d (loading models)", s.host, self.port)
+        if s.metrics_port is not None:
+            collector = StatsCollector(
+                lambda: self.plane.statistics(),
+                lambda: dict(self.plane.pending),
+                self.plane.ready_models,
+            )
+            self._metrics_httpd, self.metrics_port = serve_metrics(
+                collector, s.host, s.metrics_port
+            )
+        await self.plane.load_all()
+        await self._publish_health()
+        failed = self.plane.loadable_failures()
+        if failed:
+            log.warning("not ready: %s (see RepositoryIndex for the reasons)", ", ".join(failed))
+
+    async def _publish_health(self) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if self.plane.ready()
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        await self.health.set("", status)
+        await self.health.set(INFERENCE_SERVICE, status)
+        await self.health.set(TAXONOMY_SERVICE, health_pb2.HealthCheckResponse.SERVING)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def wait(self) -> None:
+        await self._stop.wait()
+        await self.stop()
+
+    async def stop(self) -> None:
+        log.info("shutting down: refusing new requests, %.0fs grace", self.settings.grace_period_s)
+        self.plane.begin_shutdown()
+        await self.health.enter_graceful_shutdown()
+        if self.server is not None:
+            await self.server.stop(self.settings.grace_period_s)
+        self.plane.close()
+        if self._metrics_httpd is not None:
+            self._metrics_httpd.shutdown()
+            self._metrics_httpd.server_close()
+        log.info("stopped")
+
+
+async def serve(settings: ServerSettings, on_ready: Callable[[App], None] | None = None) -> int:
+    """Run until SIGTERM / SIGINT, then stop gracefully. Returns the exit status (0)."""
+    app = App(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, app.request_stop)
+    await app.start()
+    if on_ready is not None:
+        on_ready(app)
+    await app.wait()
+    return 0
+
+
+class BackgroundServer:
+    """A server on its own event loop in a daemon thread (tests, notebooks). Use as a context
+    manager; ``port`` / ``metrics_port`` are the bound ports once it has started."""
+
+    def __init__(self, settings: ServerSettings, start_timeout_s: float = 120.0) -> None:
+        self.settings = settings
+        self.timeout = start_timeout_s
+        self.app: App | None = None
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="attentive-server", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+
+        async def main() -> None:
+            self.app = App(self.settings)
+            try:
+                await self.app.start()
+            except BaseException as error:
+                self._error = error
+                raise
+            finally:
+                self._ready.set()
+            await self.app.wait()
+
+        with contextlib.suppress(BaseException):  # a start failure is reported through _error
+            self._loop.run_until_complete(main())
+
+    def start(self) -> BackgroundServer:
+        self._thread.start()
+        if not self._ready.wait(self.timeout):
+            raise TimeoutError(f"server did not start within {self.timeout}s")
+        if self._error is not None:
+            raise RuntimeError(f"server failed to start: {self._error}") from self._error
+        return self
+
+    @property
+    def port(self) -> int:
+        assert self.app is not None
+        return self.app.port
+
+    @property
+    def metrics_port(self) -> int | None:
+        return self.app.metrics_port if self.app else None
+
+    def call(self, coro: Awaitable[Any], timeout: float = 60.0) -> Any:
+        """Run a coroutine on the server's loop (e.g. ``plane.load(name)``) and wait for it."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)  # type: ignore[arg-type]
+
+    def stop(self, timeout: float = 60.0) -> None:
+        if self.app is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self.app.request_stop)
+        self._thread.join(timeout)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

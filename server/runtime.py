@@ -1,0 +1,181 @@
+"""The model runtime: one onnxruntime session per model version, with load / predict / unload.
+
+Execution providers: with ``execution_provider=auto`` the CUDA provider is asked for only when
+onnxruntime offers it and it actually loads on this machine (probed once, quietly, on the first
+model); otherwise every model runs on the CPU provider. Each model records the provider its session
+really got, which ModelConfig, the repository index and the log report."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument as OrtInvalidArgument
+
+from server.codecs import ONNX_TO_DATATYPE, TextCodec
+from server.errors import InvalidInput
+from server.repository import ModelEntry, config_specs
+from taxonomy.card import TensorSpec
+
+log = logging.getLogger("attentive.server")
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+class ProviderPolicy:
+    """Which providers to ask for; learns once whether CUDA loads here."""
+
+    def __init__(self, preference: str = "auto") -> None:
+        self.preference = preference
+        self._cuda: bool | None = None if CUDA in ort.get_available_providers() else False
+        self._lock = threading.Lock()
+        if self._cuda is False and preference != "cpu":
+            log.info("onnxruntime offers no CUDA provider here; models run on CPU")
+
+    def session(self, model: bytes | str, options: ort.SessionOptions) -> ort.InferenceSession:
+        if self.preference == "cpu":
+            return ort.InferenceSession(model, options, providers=[CPU])
+        with self._lock:
+            if self._cuda is None:
+                return self._probe(model, options)
+        if self._cuda:
+            return ort.InferenceSession(model, options, providers=[CUDA, CPU])
+        if self.preference == "cuda":
+            raise RuntimeError("execution_provider=cuda but the CUDA provider does not load here")
+        return ort.InferenceSession(model, options, providers=[CPU])
+
+    def _probe(self, model: bytes | str, options: ort.SessionOptions) -> ort.InferenceSession:
+        preload = getattr(ort, "preload_dlls", None)
+        if preload is not None:
+            quiet = io.StringIO()
+            with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+                try:
+                    preload()
+                except Exception as error:  # noqa: BLE001 - only a hint; the session decides
+                    log.debug("onnxruntime.preload_dlls failed: %s", error)
+            if quiet.getvalue().strip():
+                log.debug("preload_dlls: %s", quiet.getvalue().strip())
+        ort.set_default_logger_severity(4)  # the failed CUDA load would log errors once per model
+        severity = options.log_severity_level
+        options.log_severity_level = 4
+        try:
+            session = ort.InferenceSession(model, options, providers=[CUDA, CPU])
+        finally:
+            options.log_severity_level = severity
+            ort.set_default_logger_severity(3)
+        self._cuda = session.get_providers()[0] == CUDA
+        if self._cuda:
+            log.info("CUDA execution provider loads here: models run on CUDA")
+        elif self.preference == "cuda":
+            raise RuntimeError("execution_provider=cuda but the CUDA provider does not load here")
+        else:
+            log.warning(
+                "CUDA execution provider is installed but does not load on this machine (no GPU "
+                "or CUDA/cuDNN libraries); models run on CPU"
+            )
+        return session
+
+
+@dataclass
+class LoadedModel:
+    """A model version ready to run, with the io it exposes (graph tensors plus text tensors)."""
+
+    entry: ModelEntry
+    version: int
+    session: ort.InferenceSession
+    provider: str
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    text: dict[str, TextCodec] = field(default_factory=dict)  # tokenizer file -> codec
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    def input(self, name: str) -> TensorSpec | None:
+        return next((t for t in self.inputs if t.name == name), None)
+
+    def predict(
+        self, feeds: dict[str, np.ndarray], outputs: list[str], run_options: ort.RunOptions
+    ) -> dict[str, np.ndarray]:
+        try:
+            results = self.session.run(outputs, feeds, run_options)
+        except OrtInvalidArgument as error:
+            raise InvalidInput(f"onnxruntime rejected the inputs: {error}") from None
+        return dict(zip(outputs, results, strict=True))
+
+
+def _session_specs(session: ort.InferenceSession, batched: bool) -> tuple[list[TensorSpec], ...]:
+    def spec(arg: Any) -> TensorSpec:
+        shape = [d if isinstance(d, int) else -1 for d in arg.shape]
+        datatype = ONNX_TO_DATATYPE.get(arg.type, "BYTES")
+        return TensorSpec.model_validate({"name": arg.name, "datatype": datatype, "shape": shape})
+
+    return [spec(a) for a in session.get_inputs()], [spec(a) for a in session.get_outputs()]
+
+
+def _check_io(
+    entry: ModelEntry, session: ort.InferenceSession, specs: list[TensorSpec], kind: str
+) -> None:
+    graph = {a.name for a in (session.get_inputs() if kind == "input" else session.get_outputs())}
+    declared = {t.name for t in specs}
+    if declared != graph:
+        raise ValueError(
+            f"{kind}s declared {sorted(declared)} differ from the ONNX graph's {sorted(graph)}"
+        )
+
+
+def load(
+    entry: ModelEntry, version: int, policy: ProviderPolicy, intra_op: int = 0, inter_op: int = 0
+) -> LoadedModel:
+    """Create the session; raises (with the reason) if the model cannot be served."""
+    if entry.error:
+        raise ValueError(entry.error)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if intra_op:
+        options.intra_op_num_threads = intra_op
+    if inter_op:
+        options.inter_op_num_threads = inter_op
+    path = entry.model_file(version)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    session = policy.session(str(path), options)
+    provider = session.get_providers()[0]
+    if entry.card is not None:
+        inputs, outputs = list(entry.card.io.inputs), list(entry.card.io.outputs)
+    elif entry.config.input and entry.config.output:
+        inputs, outputs = config_specs(entry.config)
+    else:
+        inputs, outputs = _session_specs(session, entry.config.max_batch_size > 0)
+    _check_io(entry, session, inputs, "input")
+    _check_io(entry, session, outputs, "output")
+    model = LoadedModel(entry, version, session, provider, inputs, outputs)
+    if entry.card is not None:
+        io_ = entry.card.io
+        batch = [-1]
+        for t in io_.text_inputs:
+            _codec(model, t.tokenizer)
+            model.inputs.append(TensorSpec(name=t.name, datatype="BYTES", shape=batch))
+        for o in io_.text_outputs:
+            _codec(model, o.tokenizer)
+            model.outputs.append(TensorSpec(name=o.name, datatype="BYTES", shape=batch))
+    return model
+
+
+def _codec(model: LoadedModel, tokenizer: str) -> TextCodec:
+    if tokenizer not in model.text:
+        io_ = model.entry.card.io  # type: ignore[union-attr]
+        path = model.entry.path / tokenizer
+        if not path.is_file():
+            raise FileNotFoundError(f"tokenizer {tokenizer} missing from {model.entry.path}")
+        pad = io_.pad_id if io_.pad_id is not None else 0
+        model.text[tokenizer] = TextCodec(path, pad, io_.bos_id, io_.eos_id)
+    return model.text[tokenizer]
