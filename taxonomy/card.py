@@ -157,6 +157,9 @@ class TensorSpec(_Model):
     vocab_size: int | None = Field(default=None, description="ids must lie in [0, vocab_size)")
     index_of: IndexBound | None = None
     allow_nonfinite: bool = False
+    max_shape: list[int] | None = Field(
+        default=None, description="Upper bound per dimension (-1 = unbounded), e.g. max length"
+    )
     legend: str | None = Field(default=None, description="Shape legend, e.g. (B, T, S)")
 
 

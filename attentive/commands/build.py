@@ -1,0 +1,39 @@
+"""`attentive build`: train what is missing or stale and export it to the model repository."""
+
+from __future__ import annotations
+
+import argparse
+
+from attentive.settings import Settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default="quick", choices=["tiny", "quick", "full"])
+    parser.add_argument("--models", nargs="+", metavar="NAME", help="default: every model")
+    parser.add_argument("--repository", type=str, help="default: $ATTENTIVE_REPOSITORY")
+    parser.add_argument("--data", type=str, help="default: $ATTENTIVE_DATA")
+    parser.add_argument("--runs", type=str, help="checkpoints; default: $ATTENTIVE_RUNS")
+    parser.add_argument("--force", action="store_true", help="retrain and re-export")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from export.build import build
+    from training import registry
+
+    settings = Settings()
+    models = args.models or registry.names()
+    for name in models:
+        registry.get(name)  # fail early, listing the valid names
+    built = build(
+        models,
+        args.preset,
+        Path(args.repository) if args.repository else settings.repository,
+        Path(args.data) if args.data else settings.data,
+        Path(args.runs) if args.runs else settings.runs,
+        force=args.force,
+    )
+    for b in built:
+        print(f"{b.name}: {b.entry}")
+    return 0

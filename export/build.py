@@ -1,0 +1,194 @@
+"""`attentive build`: train what is missing or stale, export it, check parity, evaluate the
+exported graph on the held-out split, and write the repository entry with its card.
+
+A checkpoint is reused when its config fingerprint equals the preset's; a repository entry is
+rebuilt when its card's training config differs from the checkpoint's.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+import onnxruntime
+import torch
+
+from export import onnx as onnx_export
+from export import parity, repository
+from taxonomy.card import ExportProvenance, ModelCard, TrainingProvenance
+from taxonomy.derive import derive_tags
+from training import checkpoint, registry
+from training.config import fingerprint, to_dict, with_overrides
+from training.spec import ModelSpec
+from training.trainer import fit
+
+PRESETS = ("tiny", "quick", "full")
+
+
+@dataclass
+class Built:
+    name: str
+    entry: Path
+    trained: bool
+    exported: bool
+    card: ModelCard
+
+
+def git_commit() -> str:
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def preset_config(spec: ModelSpec, preset: str) -> object:
+    if preset not in spec.presets:
+        raise KeyError(f"{spec.name}: unknown preset {preset!r}; valid: {', '.join(spec.presets)}")
+    return with_overrides(spec.config(), spec.presets[preset])
+
+
+def log(message: str) -> None:
+    print(f"[build] {message}", file=sys.stderr, flush=True)
+
+
+def train(
+    spec: ModelSpec, preset: str, data_dir: Path, run_dir: Path, *, seed: int | None = None
+) -> checkpoint.Checkpoint:
+    config = preset_config(spec, preset)
+    if seed is not None:
+        config = with_overrides(config, {"train": {"seed": seed}})
+    path = run_dir / "model.ckpt"
+    if path.exists():
+        ckpt = checkpoint.load(path, spec)
+        if ckpt.fingerprint == fingerprint(config):
+            return ckpt
+        log(f"{spec.name}: checkpoint is stale (config changed), retraining")
+    log(f"{spec.name}: training ({preset})")
+    task = spec.task(config, data_dir, run_dir)
+    model = spec.build(config)
+    result = fit(model, task, config.train, label=spec.name)  # type: ignore[attr-defined]
+    ckpt = checkpoint.Checkpoint(
+        model=spec.name,
+        preset=preset,
+        config=config,
+        state_dict=model.state_dict(),
+        provenance={
+            "seed": config.train.seed,  # type: ignore[attr-defined]
+            "epochs": result.epochs,
+            "steps": result.steps,
+            "wall_time_s": round(result.wall_time_s, 1),
+            "commit": git_commit(),
+            "validation": result.best,
+        },
+    )
+    checkpoint.save(path, ckpt)
+    log(f"{spec.name}: trained in {result.wall_time_s:.0f}s, best validation {result.best}")
+    return ckpt
+
+
+def export(
+    spec: ModelSpec, ckpt: checkpoint.Checkpoint, data_dir: Path, run_dir: Path, repo: Path
+) -> Built:
+    task = spec.task(ckpt.config, data_dir, run_dir)
+    model = checkpoint.rebuild(ckpt, spec)
+    es = spec.export(model, ckpt.config, task)
+    exported = onnx_export.to_onnx(es)
+    check = parity.check(exported.model, es)
+    tags = derive_tags([layer.facets for layer in exported.layers], spec.card.structure)
+    provenance = ckpt.provenance
+    card = ModelCard(
+        name=spec.name,
+        title=spec.card.title,
+        citation=spec.card.citation,
+        task=spec.card.task,
+        dataset=spec.card.dataset,
+        tags=tags,
+        layers=exported.layers,
+        io=es.io,
+        examples=es.examples,
+        training=TrainingProvenance(
+            preset=ckpt.preset,
+            seed=int(provenance["seed"]),
+            epochs=float(provenance["epochs"]),
+            steps=int(provenance["steps"]),
+            wall_time_s=float(provenance["wall_time_s"]),
+            commit=str(provenance["commit"]),
+            config=to_dict(ckpt.config),
+        ),
+        export=ExportProvenance(
+            opset=onnx_export.OPSET,
+            attention_ops=exported.attention_ops,
+            parity_max_abs_diff=check.max_abs_diff,
+            parity_tolerance=es.tolerance,
+            tokens_identical=check.tokens_identical,
+            torch=torch.__version__,
+            onnx=onnx.__version__,
+            onnxruntime=onnxruntime.__version__,
+        ),
+        notes=spec.card.notes,
+    )
+    # Quality is measured on the exported graph, i.e. on what is served.
+    scratch = run_dir / "model.onnx"
+    onnx.save_model(exported.model, str(scratch))
+    metrics = spec.evaluate(scratch, ckpt.config, task)
+    card = card.model_copy(update={"metrics": metrics})
+    config = repository.config_pbtxt(
+        spec.name, es.io, es.preferred_batch_sizes, es.max_queue_delay_us
+    )
+    entry = repository.write_entry(repo, card, exported.model, config, es.files)
+    return Built(spec.name, entry, False, True, card)
+
+
+def is_current(entry: Path, ckpt: checkpoint.Checkpoint) -> bool:
+    if not (entry / repository.VERSION / repository.MODEL_FILE).exists():
+        return False
+    try:
+        card = repository.read_card(entry)
+    except ValueError:
+        return False
+    return bool(card and card.training and card.training.config == to_dict(ckpt.config))
+
+
+def build(
+    models: list[str], preset: str, repo: Path, data_dir: Path, runs: Path, force: bool = False
+) -> list[Built]:
+    torch.set_num_threads(2)
+    built = []
+    for name in models:
+        spec = registry.get(name)
+        run_dir = runs / preset / name
+        start = time.monotonic()
+        if force:
+            (run_dir / "model.ckpt").unlink(missing_ok=True)
+        ckpt = train(spec, preset, data_dir, run_dir)
+        entry = repo / name
+        if not force and is_current(entry, ckpt):
+            card = repository.read_card(entry)
+            assert card is not None
+            log(f"{name}: up to date in {entry}")
+            built.append(Built(name, entry, False, False, card))
+            continue
+        log(f"{name}: exporting")
+        result = export(spec, ckpt, data_dir, run_dir, repo)
+        ops = ", ".join(f"{k} x{v}" for k, v in result.card.export.attention_ops.items())  # type: ignore[union-attr]
+        metrics = ", ".join(f"{m.name}={m.value:g} ({m.split})" for m in result.card.metrics)
+        log(f"{name}: wrote {entry} [{ops}] {metrics} in {time.monotonic() - start:.0f}s")
+        built.append(result)
+    return built

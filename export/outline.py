@@ -1,0 +1,180 @@
+"""Group each attention mechanism's nodes into one named ONNX local function.
+
+The dynamo exporter stamps every node with ``pkg.torch.onnx.name_scopes``: the module paths it
+was traced under. Every node under an ``AttentionCore`` module path becomes part of one
+``FunctionProto`` (domain ``ai.attentive``, name = the mechanism's ONNX name) and is replaced by
+a single call node. Inputs of the function are the values its nodes read from outside; outputs
+are the values they produce that anything outside reads. Works in Loop/If bodies too.
+
+Identical bodies share one function; a body that differs (other constants, say) becomes an
+overload of the same name, so every call still reads ``GraphAttention`` in any viewer.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import Counter
+from collections.abc import Iterator
+
+import onnx
+from onnx import helper
+
+SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+
+
+def _scopes(node: onnx.NodeProto) -> list[str]:
+    for prop in node.metadata_props:
+        if prop.key == SCOPES_KEY:
+            value = ast.literal_eval(prop.value)
+            return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return []
+
+
+def _subgraphs(node: onnx.NodeProto) -> Iterator[onnx.GraphProto]:
+    for attr in node.attribute:
+        if attr.type == onnx.AttributeProto.GRAPH:
+            yield attr.g
+        elif attr.type == onnx.AttributeProto.GRAPHS:
+            yield from attr.graphs
+
+
+def _has_subgraphs(node: onnx.NodeProto) -> bool:
+    return any(True for _ in _subgraphs(node))
+
+
+def _reads(node: onnx.NodeProto) -> set[str]:
+    """Every value a node reads, including outer-scope values read inside its subgraphs."""
+    names = {i for i in node.input if i}
+    for g in _subgraphs(node):
+        local = {i.name for i in g.input} | {i.name for i in g.initializer}
+        for n in g.node:
+            local.update(n.output)
+        for n in g.node:
+            names |= _reads(n) - local
+        names |= {o.name for o in g.output} - local
+    return names
+
+
+def _toposort(nodes: list[onnx.NodeProto], available: set[str]) -> list[onnx.NodeProto]:
+    producer = {o: i for i, n in enumerate(nodes) for o in n.output if o}
+    deps = [{producer[r] for r in _reads(n) if r in producer and r not in available} for n in nodes]
+    done: set[int] = set()
+    order: list[onnx.NodeProto] = []
+    while len(order) < len(nodes):
+        progressed = False
+        for i, n in enumerate(nodes):
+            if i not in done and deps[i] <= done:
+                done.add(i)
+                order.append(n)
+                progressed = True
+        if not progressed:
+            raise ValueError("outlining produced a cycle in the graph")
+    return order
+
+
+def _canonical(fn: onnx.FunctionProto) -> bytes:
+    clone = onnx.FunctionProto()
+    clone.CopyFrom(fn)
+    clone.name, clone.overload = "", ""
+    rename = {n: f"i{k}" for k, n in enumerate(fn.input)}
+    rename.update({n: f"o{k}" for k, n in enumerate(fn.output)})
+    count = 0
+    for node in clone.node:
+        node.name = ""
+        del node.metadata_props[:]
+        for k, name in enumerate(node.input):
+            node.input[k] = rename.get(name, name)
+        for k, name in enumerate(node.output):
+            if name not in rename:
+                rename[name] = f"t{count}"
+                count += 1
+            node.output[k] = rename[name]
+    clone.input[:] = [rename[n] for n in fn.input]
+    clone.output[:] = [rename[n] for n in fn.output]
+    return clone.SerializeToString(deterministic=True)
+
+
+class Outliner:
+    def __init__(self, model: onnx.ModelProto, domain: str) -> None:
+        self.model = model
+        self.domain = domain
+        self.bodies: dict[tuple[str, bytes], str] = {}  # (name, canonical body) -> overload
+        self.counts: Counter[str] = Counter()
+
+    def run(self, groups: dict[str, str]) -> Counter[str]:
+        self._graph(self.model.graph, groups, outer=set())
+        if self.counts and not any(o.domain == self.domain for o in self.model.opset_import):
+            self.model.opset_import.append(helper.make_opsetid(self.domain, 1))
+        return self.counts
+
+    def _graph(self, graph: onnx.GraphProto, groups: dict[str, str], outer: set[str]) -> None:
+        available = outer | {i.name for i in graph.input} | {i.name for i in graph.initializer}
+        for node in graph.node:
+            for g in _subgraphs(node):
+                self._graph(g, groups, available | {o for n in graph.node for o in n.output})
+        for path, fname in groups.items():
+            members = [n for n in graph.node if path in _scopes(n)]
+            if members:
+                self._outline(graph, members, fname, path, available)
+
+    def _outline(
+        self,
+        graph: onnx.GraphProto,
+        members: list[onnx.NodeProto],
+        fname: str,
+        path: str,
+        available: set[str],
+    ) -> None:
+        member_ids = {id(n) for n in members}
+        produced = [o for n in members for o in n.output if o]
+        produced_set = set(produced)
+        inputs: list[str] = []
+        for n in members:
+            for r in sorted(_reads(n)) if _has_subgraphs(n) else n.input:
+                if r and r not in produced_set and r not in inputs:
+                    inputs.append(r)
+        read_outside = {r for n in graph.node if id(n) not in member_ids for r in _reads(n)}
+        read_outside |= {o.name for o in graph.output}
+        outputs = [o for o in produced if o in read_outside]
+        body = list(members)
+        fn = helper.make_function(
+            self.domain,
+            fname,
+            inputs,
+            outputs,
+            body,
+            opset_imports=[o for o in self.model.opset_import if o.domain != self.domain],
+        )
+        key = (fname, _canonical(fn))
+        if key not in self.bodies:
+            overload = "" if not any(k[0] == fname for k in self.bodies) else path
+            self.bodies[key] = overload
+            fn.overload = overload
+            self.model.functions.append(fn)
+        call = helper.make_node(fname, inputs, outputs, name=path, domain=self.domain)
+        call.overload = self.bodies[key]
+        call.metadata_props.add(key=SCOPES_KEY, value=repr([path]))
+        kept = [n for n in graph.node if id(n) not in member_ids] + [call]
+        ordered = _toposort(kept, available)
+        del graph.node[:]
+        graph.node.extend(ordered)
+        internal = produced_set - set(outputs)
+        kept_info = [v for v in graph.value_info if v.name not in internal]
+        del graph.value_info[:]
+        graph.value_info.extend(kept_info)
+        self.counts[fname] += 1
+
+
+def outline(model: onnx.ModelProto, groups: dict[str, str], domain: str) -> Counter[str]:
+    """Outline in place; ``groups`` maps module path -> function name. Returns calls per name."""
+    return Outliner(model, domain).run(groups)
+
+
+def count_ops(graph: onnx.GraphProto) -> Counter[str]:
+    """Op types in a graph and all its subgraphs (``domain::Op`` for non-default domains)."""
+    counts: Counter[str] = Counter()
+    for node in graph.node:
+        counts[f"{node.domain}::{node.op_type}" if node.domain else node.op_type] += 1
+        for g in _subgraphs(node):
+            counts.update(count_ops(g))
+    return counts

@@ -1,0 +1,10 @@
+"""Attention mechanisms, one per file. Importing this package registers every one of them.
+
+Add a mechanism: write its file (pure function + Mechanism + thin module) and import it here.
+"""
+
+from training.attention import graph_attention  # noqa: F401
+from training.attention import scaled_dot_product  # noqa: F401
+from training.attention.registry import MECHANISMS, get
+
+__all__ = ["MECHANISMS", "get"]

@@ -1,0 +1,166 @@
+"""Graph attention (Veličković et al. 2018, GAT): every node attends over its neighbours.
+
+    e_ij = LeakyReLU(aᵀ [W h_i ‖ W h_j]),   α_ij = softmax_{j ∈ N(i)} e_ij,   h'_i = Σ_j α_ij W h_j
+
+Splitting a = [a_dst ‖ a_src] gives e_ij = LeakyReLU(a_dstᵀ W h_i + a_srcᵀ W h_j): the layer
+projects each node once to a per-head *query* score q_i = a_dstᵀ W h_i and *key* score
+k_j = a_srcᵀ W h_j (projections, like SDPA's q/k/v projections, stay outside the mechanism), and
+the pure function does the rest on the edge list: combine, LeakyReLU, a softmax over each node's
+incoming edges (scatter max / scatter sum, exported as ONNX ScatterElements), and the weighted sum.
+
+Masking: the edge list *is* the mask. Edge ``(j, i)`` (source j in row 0, target i in row 1) means
+"i may attend to j" — the sparse form of the dense convention True = may attend. A node with no
+incoming edge gets zero output (GAT adds self-loops, so every node has one).
+
+Legend: N nodes, E directed edges, H heads, F features per head.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from taxonomy.axes import Positions, Representations, Sequences
+from taxonomy.card import Facets
+from training.attention.base import AttentionCore, AttentionLayer, Mechanism
+from training.attention.registry import register
+
+
+def graph_attention(
+    query: Tensor,
+    keys: Tensor,
+    values: Tensor,
+    edges: Tensor,
+    *,
+    negative_slope: float = 0.2,
+    dropout: float = 0.0,
+) -> tuple[Tensor, Tensor]:
+    """Attention of every node over its in-neighbours, computed on the edge list.
+
+    query (N, H): per-node target score a_dstᵀ W h_i; keys (N, H): per-node source score
+    a_srcᵀ W h_j; values (N, H, F): W h; edges int64 (2, E): row 0 source j, row 1 target i
+    (i attends to j). ``dropout`` (training only: 0 at export) drops normalised coefficients.
+    Returns out (N, H, F) = Σ_j α_ij values_j and weights α (H, E), one per edge and head; the
+    weights of each target node's incoming edges sum to 1.
+    """
+    source, target = edges[0], edges[1]  # (E,), (E,)
+    N, H = query.shape
+    scores = F.leaky_relu(query[target] + keys[source], negative_slope)  # (E, H)
+    # Softmax over each target's incoming edges; the per-target max only stabilises exp().
+    index = target.unsqueeze(1).expand_as(scores)  # (E, H)
+    floor = torch.full((N, H), float("-inf"), dtype=scores.dtype, device=scores.device)
+    peak = floor.scatter_reduce(0, index, scores.detach(), reduce="amax")  # (N, H)
+    exp = torch.exp(scores - peak.gather(0, index))  # (E, H)
+    total = torch.zeros_like(query).scatter_add(0, index, exp)  # (N, H)
+    weights = exp / total.gather(0, index)  # (E, H)
+    coefficients = F.dropout(weights, dropout) if dropout > 0 else weights  # (E, H)
+    messages = coefficients.unsqueeze(-1) * values[source]  # (E, H, F)
+    out = torch.zeros_like(values).scatter_add(0, index.unsqueeze(-1).expand_as(messages), messages)  # (N, H, F)
+    return out, weights.transpose(0, 1)  # (N, H, F), (H, E)
+
+
+GRAPH_ATTENTION = register(
+    Mechanism(
+        name="graph_attention",
+        fn=graph_attention,
+        score="LeakyReLU(aᵀ[W h_i ‖ W h_j]), softmax over the neighbours j of i",
+        facets=Facets(
+            positions=frozenset({Positions.SOFT}),
+            representations=frozenset({Representations.SINGLE}),
+        ),
+        onnx="GraphAttention",
+    )
+)
+
+
+class GraphAttentionLayer(AttentionLayer):
+    """One GAT layer (the thin module): W, a = [a_dst ‖ a_src] and the output bias, around the
+    mechanism. Input dropout (``dropout``) and attention dropout (``attention_dropout``) act in
+    training only; heads are returned separately, (N, H, F) — the model concatenates or averages.
+
+    The first layer may receive sparse features (torch sparse COO): ``x @ W`` is then a sparse
+    matmul and input dropout drops stored values, the same as dropping a dense input's entries.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        heads: int,
+        *,
+        negative_slope: float = 0.2,
+        dropout: float = 0.0,
+        attention_dropout: float = 0.0,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(
+            GRAPH_ATTENTION, Sequences.SELF, query_from="node", keys_from="neighbour node"
+        )
+        self.heads = heads
+        self.out_features = out_features
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.weight = nn.Parameter(torch.empty(heads * out_features, in_features))  # W, (H F, F_in)
+        self.att_dst = nn.Parameter(torch.empty(heads, out_features))  # a_dst, (H, F)
+        self.att_src = nn.Parameter(torch.empty(heads, out_features))  # a_src, (H, F)
+        self.bias = nn.Parameter(torch.zeros(heads, out_features)) if bias else None  # (H, F)
+        # Modules start in training mode; train()/eval() switch the dropout option (see train()).
+        self.core = AttentionCore(
+            GRAPH_ATTENTION, negative_slope=negative_slope, dropout=attention_dropout
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.xavier_uniform_(self.weight)
+        # Glorot over a's fan-in 2F (the paper's single vector a = [a_dst ‖ a_src]).
+        bound = (6.0 / (2 * self.out_features + 1)) ** 0.5
+        nn.init.uniform_(self.att_dst, -bound, bound)
+        nn.init.uniform_(self.att_src, -bound, bound)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def train(self, mode: bool = True) -> GraphAttentionLayer:
+        # The pure function is stateless: attention dropout is an option of the core, on only
+        # while training, so the exported (eval) graph carries no dropout at all.
+        super().train(mode)
+        self.core.options["dropout"] = self.attention_dropout if mode else 0.0
+        return self
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> tuple[Tensor, Tensor]:
+        """x (N, F_in) dense or sparse COO, edge_index int64 (2, E) (row 0 source, row 1 target).
+        Returns (N, H, F) and the attention weights (H, E)."""
+        x = _dropout(x, self.dropout, self.training)  # (N, F_in)
+        if x.is_sparse:
+            projected = torch.sparse.mm(x, self.weight.t())  # (N, H F)
+        else:
+            projected = x @ self.weight.t()  # (N, H F)
+        values = projected.view(-1, self.heads, self.out_features)  # (N, H, F)
+        query = (values * self.att_dst).sum(-1)  # (N, H)
+        keys = (values * self.att_src).sum(-1)  # (N, H)
+        out, weights = self.core(query, keys, values, edge_index)  # (N, H, F), (H, E)
+        if self.bias is not None:
+            out = out + self.bias  # (N, H, F)
+        return out, weights
+
+    def extra_repr(self) -> str:
+        options: dict[str, Any] = {
+            "in": self.weight.shape[1],
+            "out": self.out_features,
+            "heads": self.heads,
+            "dropout": self.dropout,
+            "attention_dropout": self.attention_dropout,
+        }
+        return ", ".join(f"{k}={v}" for k, v in options.items())
+
+
+def _dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    if not training or p == 0.0:
+        return x
+    if x.is_sparse:
+        x = x.coalesce()
+        kept = F.dropout(x.values(), p, training=True)  # (nnz,)
+        return torch.sparse_coo_tensor(x.indices(), kept, x.shape, is_coalesced=True)
+    return F.dropout(x, p, training=True)
