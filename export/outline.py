@@ -55,6 +55,52 @@ def _reads(node: onnx.NodeProto) -> set[str]:
     return names
 
 
+# Ops that compute shapes and indices: the exporter shares such helpers between modules.
+SHAPE_OPS = frozenset(
+    {
+        "Constant",
+        "Shape",
+        "Size",
+        "Concat",
+        "Gather",
+        "Unsqueeze",
+        "Squeeze",
+        "Slice",
+        "Cast",
+        "Range",
+        "ConstantOfShape",
+        "Reshape",
+    }
+)
+
+
+def _hoist_shared_helpers(
+    members: list[onnx.NodeProto], graph: onnx.GraphProto
+) -> list[onnx.NodeProto]:
+    """Leave out of the function the shape helpers that nodes outside it also read (with their
+    in-group shape-op ancestors): they belong to the graph, not to this attention layer."""
+    member_ids = {id(n) for n in members}
+    read_outside = {r for n in graph.node if id(n) not in member_ids for r in _reads(n)}
+    producer = {o: n for n in members for o in n.output}
+    hoisted: set[int] = set()
+
+    def shape_only(node: onnx.NodeProto) -> bool:
+        if node.op_type not in SHAPE_OPS:
+            return False
+        return all(shape_only(producer[i]) for i in node.input if i in producer)
+
+    def hoist(node: onnx.NodeProto) -> None:
+        hoisted.add(id(node))
+        for i in node.input:
+            if i in producer:
+                hoist(producer[i])
+
+    for node in members:
+        if any(o in read_outside for o in node.output) and shape_only(node):
+            hoist(node)
+    return [n for n in members if id(n) not in hoisted]
+
+
 def _toposort(nodes: list[onnx.NodeProto], available: set[str]) -> list[onnx.NodeProto]:
     producer = {o: i for i, n in enumerate(nodes) for o in n.output if o}
     deps = [{producer[r] for r in _reads(n) if r in producer and r not in available} for n in nodes]
@@ -113,7 +159,7 @@ class Outliner:
             for g in _subgraphs(node):
                 self._graph(g, groups, available | {o for n in graph.node for o in n.output})
         for path, fname in groups.items():
-            members = [n for n in graph.node if path in _scopes(n)]
+            members = _hoist_shared_helpers([n for n in graph.node if path in _scopes(n)], graph)
             if members:
                 self._outline(graph, members, fname, path, available)
 

@@ -65,7 +65,10 @@ def config_pbtxt(
             f"  max_queue_delay_microseconds: {max_queue_delay_us}",
             "}",
         ]
-    lines += ["instance_group [ { kind: KIND_AUTO count: 1 } ]", "version_policy: { latest: { num_versions: 1 } }"]
+    lines += [
+        "instance_group [ { kind: KIND_AUTO count: 1 } ]",
+        "version_policy: { latest: { num_versions: 1 } }",
+    ]
     return "\n".join(line for line in lines if line) + "\n"
 
 

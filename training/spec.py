@@ -70,8 +70,8 @@ class ModelSpec:
     config: Callable[[], Any]  # the default (full) config dataclass
     presets: dict[str, dict[str, Any]]  # "tiny" | "quick" | "full" -> overrides
     build: Callable[[Any], nn.Module]
-    task: Callable[[Any, Path, Path], Task]  # (config, data_dir, run_dir) -> task
-    export: Callable[[nn.Module, Any, Task], ExportSpec]
-    evaluate: Callable[[Path, Any, Task], list[Metric]]  # ONNX file on the held-out test split
+    task: Callable[..., Task]  # (config, data_dir, run_dir) -> task
+    export: Callable[..., ExportSpec]  # (model, config, task) -> what export traces
+    evaluate: Callable[..., list[Metric]]  # (onnx file, config, task) on the held-out test split
     card: CardInfo
     datasets: tuple[str, ...] = ()  # folders under the data directory it reads

@@ -11,7 +11,9 @@ from pathlib import Path
 SPLIT_FILES = {"train": "train", "val": "val", "test": "test_2016_flickr"}
 
 
-def read_pairs(data_dir: Path, split: str, src: str = "en", tgt: str = "de") -> list[tuple[str, str]]:
+def read_pairs(
+    data_dir: Path, split: str, src: str = "en", tgt: str = "de"
+) -> list[tuple[str, str]]:
     stem = SPLIT_FILES[split]
     folder = Path(data_dir) / "multi30k"
     source = (folder / f"{stem}.{src}").read_text(encoding="utf-8").splitlines()

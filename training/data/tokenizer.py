@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import (
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+    trainers,
+)
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ["[PAD]", "[BOS]", "[EOS]", "[UNK]"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -50,7 +51,7 @@ class TransformerConfig:
     )
 
 
-PRESETS = {
+PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {
         "d_model": 32,
         "heads": 2,
@@ -137,7 +138,8 @@ class Transformer(nn.Module):
 
     def _embed(self, ids: Tensor) -> Tensor:
         x = self.embed(ids) * math.sqrt(self.cfg.d_model)  # (B, L, D)
-        return self.drop(x + self.positions[: ids.shape[1]])
+        positions: Tensor = self.positions  # type: ignore[assignment]
+        return self.drop(x + positions[: ids.shape[1]])
 
     def encode(self, source_ids: Tensor) -> tuple[Tensor, Tensor]:
         """Returns memory (B, S, D) and the source keep-mask (B, S), True = a real token."""

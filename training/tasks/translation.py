@@ -62,9 +62,7 @@ class TranslationTask:
         self.vocab_size = self.tokenizer.get_vocab_size()
         if self.vocab_size > data.vocab_size:
             raise ValueError(f"tokenizer has {self.vocab_size} ids, over {data.vocab_size}")
-        self.train = [
-            p for p in self.encode(train) if max(len(p[0]), len(p[1])) <= data.max_length
-        ]
+        self.train = [p for p in self.encode(train) if max(len(p[0]), len(p[1])) <= data.max_length]
         self.val = self.encode(self.pairs("val"))
 
     def pairs(self, split: str) -> list[tuple[str, str]]:
@@ -77,7 +75,9 @@ class TranslationTask:
 
     def _batches(self, pairs: list[tuple[list[int], list[int]]], shuffle: bool, seed: int) -> list:
         order = sorted(range(len(pairs)), key=lambda i: (len(pairs[i][1]), len(pairs[i][0])))
-        batches, current, width = [], [], 0
+        batches: list[list[int]] = []
+        current: list[int] = []
+        width = 0
         for i in order:
             width = max(width, len(pairs[i][1]))
             if current and width * (len(current) + 1) > self.data.max_tokens:
@@ -150,7 +150,10 @@ def export_spec(
     longest = pad_batch([by_length[-1][0]])
     first = task.pairs("test")[0][0]
     first_ids = task.tokenizer.encode(first).ids
-    batch, length = Dim("batch", min=1, max=1024), Dim("source_length", min=2, max=max_source_length)
+    batch, length = (
+        Dim("batch", min=1, max=1024),
+        Dim("source_length", min=2, max=max_source_length),
+    )
     return ExportSpec(
         module=module.eval(),
         args=(mixed,),
