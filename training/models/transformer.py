@@ -47,7 +47,9 @@ class TransformerConfig:
     extra_output_tokens: int = 16  # served output length limit: source length + this
     data: TranslationData = field(default_factory=TranslationData)
     train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(epochs=30, lr=1e-3, clip_norm=1.0, max_minutes=30)
+        default_factory=lambda: TrainConfig(
+            epochs=30, lr=1e-3, clip_norm=1.0, patience=5, max_minutes=45
+        )
     )
 
 

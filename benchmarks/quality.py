@@ -1,0 +1,76 @@
+"""`attentive bench quality`: train each model with a preset, export it, and measure the
+exported graph on onnxruntime on the held-out test split; write results JSON + markdown.
+
+Default runner: one build (one seed) whose card metrics come from the exported ONNX model.
+Models whose papers report a mean over seeds (GAT) have their own runner.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks import report
+
+
+def _single_run(name: str, preset: str, out_dir: Path, data_dir: Path, seeds: int) -> dict:
+    from export.build import build
+
+    start = time.monotonic()
+    (built,) = build([name], preset, out_dir / "repository", data_dir, out_dir / "runs")
+    card = built.card
+    return {
+        "model": name,
+        "preset": preset,
+        "dataset": card.dataset,
+        "metrics": [m.model_dump(mode="json") for m in card.metrics],
+        "training": card.training.model_dump(mode="json") if card.training else None,
+        "wall_time_s": round(time.monotonic() - start, 1),
+    }
+
+
+def _gat_runner(name: str, preset: str, out_dir: Path, data_dir: Path, seeds: int) -> dict:
+    from benchmarks import gat_quality
+
+    return gat_quality.run(preset=preset, seeds=seeds, data_dir=data_dir, out_dir=out_dir)
+
+
+RUNNERS: dict[str, Callable[[str, str, Path, Path, int], dict[str, Any]]] = {
+    "gat": _gat_runner,
+}
+
+
+def run(
+    models: list[str], preset: str, out_dir: Path, data_dir: Path, seeds: int = 10
+) -> tuple[dict[str, Any], str]:
+    results: dict[str, Any] = {"preset": preset, "environment": report.environment(), "models": {}}
+    for name in models:
+        runner = RUNNERS.get(name, _single_run)
+        results["models"][name] = runner(name, preset, out_dir, data_dir, seeds)
+    return results, markdown(results)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    rows = []
+    for name, r in results["models"].items():
+        for m in r.get("metrics", []):
+            value = m["value"]
+            if m.get("std") is not None:
+                value = f"{m['value']:.2f} ± {m['std']:.2f} (n={m.get('n')})"
+            rows.append(
+                [
+                    name,
+                    r.get("dataset", ""),
+                    m["name"],
+                    m["split"],
+                    value,
+                    m.get("paper"),
+                    m.get("note", ""),
+                ]
+            )
+    head = f"# Quality ({results['preset']} preset, exported models on onnxruntime)\n\n"
+    return head + report.table(
+        ["model", "dataset", "metric", "split", "ours", "paper", "note"], rows
+    )
