@@ -27,7 +27,7 @@ run: build
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy attentive taxonomy training export server
+	$(BIN)/mypy attentive taxonomy training export server benchmarks
 
 format: venv
 	$(BIN)/ruff check --fix .
