@@ -7,6 +7,7 @@ rebuilt when its card's training config differs from the checkpoint's.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -80,6 +81,7 @@ def train(
         if ckpt.fingerprint == fingerprint(config):
             return ckpt
         log(f"{spec.name}: checkpoint is stale (config changed), retraining")
+        shutil.rmtree(run_dir)  # its tokenizer and other artefacts belong to the old config
     log(f"{spec.name}: training ({preset})")
     task = spec.task(config, data_dir, run_dir)
     model = spec.build(config)
