@@ -14,6 +14,7 @@ Legend: N nodes, F features, E directed edges (self-loops included), C classes.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -48,11 +49,17 @@ class Planetoid:
         return int(self.features.shape[1])
 
     def sparse_features(self) -> Tensor:
-        """The features as a torch sparse COO tensor (N, F): the fast first-layer input."""
-        coo = self.features_csr.tocoo()
-        indices = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))  # (2, nnz)
-        values = torch.from_numpy(coo.data.astype(np.float32))  # (nnz,)
-        return torch.sparse_coo_tensor(indices, values, coo.shape).coalesce()
+        """The features as a torch sparse CSR tensor (N, F): the fast first-layer input."""
+        csr = self.features_csr
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
+            return torch.sparse_csr_tensor(
+                torch.from_numpy(csr.indptr.astype(np.int64)),  # (N + 1,)
+                torch.from_numpy(csr.indices.astype(np.int64)),  # (nnz,)
+                torch.from_numpy(csr.data.astype(np.float32)),  # (nnz,)
+                size=csr.shape,
+                check_invariants=True,
+            )
 
 
 def default_data_dir() -> Path:
@@ -81,8 +88,12 @@ def load(name: str, data_dir: Path | None = None) -> Planetoid:
     """Load ``cora`` or ``citeseer`` from ``<data_dir>/planetoid/<name>.npz`` (default data dir:
     ``attentive.settings.Settings().data``)."""
     if name not in DATASETS:
-        raise ValueError(f"unknown planetoid dataset {name!r}; valid choices: {', '.join(DATASETS)}")
-    path = Path(data_dir if data_dir is not None else default_data_dir()) / "planetoid" / f"{name}.npz"
+        raise ValueError(
+            f"unknown planetoid dataset {name!r}; valid choices: {', '.join(DATASETS)}"
+        )
+    path = (
+        Path(data_dir if data_dir is not None else default_data_dir()) / "planetoid" / f"{name}.npz"
+    )
     with np.load(path, allow_pickle=False) as raw:
         shape = tuple(int(s) for s in raw["features_shape"])
         csr = sp.csr_matrix(
@@ -98,6 +109,7 @@ def load(name: str, data_dir: Path | None = None) -> Planetoid:
         if (labels[idx] < 0).any():
             raise ValueError(f"{path}: {key} contains unlabelled nodes")
     csr = row_normalise(csr)
+    csr.sum_duplicates()  # canonical CSR: sorted, distinct column indices per row
     return Planetoid(
         name=name,
         features=torch.from_numpy(csr.toarray()),
