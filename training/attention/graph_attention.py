@@ -17,6 +17,7 @@ Legend: N nodes, E directed edges, H heads, F features per head.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -25,7 +26,7 @@ from torch import Tensor, nn
 
 from taxonomy.axes import Positions, Representations, Sequences
 from taxonomy.card import Facets
-from training.attention.base import AttentionCore, AttentionLayer, Mechanism
+from training.attention.base import AttentionCore, AttentionLayer, Mechanism, exporting
 from training.attention.registry import register
 
 
@@ -48,17 +49,24 @@ def graph_attention(
     """
     source, target = edges[0], edges[1]  # (E,), (E,)
     N, H = query.shape
-    scores = F.leaky_relu(query[target] + keys[source], negative_slope)  # (E, H)
+    scores = query.index_select(0, target) + keys.index_select(0, source)  # (E, H)
+    scores = F.leaky_relu(scores, negative_slope)  # (E, H)
     # Softmax over each target's incoming edges; the per-target max only stabilises exp().
     index = target.unsqueeze(1).expand_as(scores)  # (E, H)
     floor = torch.full((N, H), float("-inf"), dtype=scores.dtype, device=scores.device)
     peak = floor.scatter_reduce(0, index, scores.detach(), reduce="amax")  # (N, H)
-    exp = torch.exp(scores - peak.gather(0, index))  # (E, H)
+    exp = torch.exp(scores - peak.index_select(0, target))  # (E, H)
     total = torch.zeros_like(query).scatter_add(0, index, exp)  # (N, H)
-    weights = exp / total.gather(0, index)  # (E, H)
-    coefficients = F.dropout(weights, dropout) if dropout > 0 else weights  # (E, H)
-    messages = coefficients.unsqueeze(-1) * values[source]  # (E, H, F)
-    out = torch.zeros_like(values).scatter_add(0, index.unsqueeze(-1).expand_as(messages), messages)  # (N, H, F)
+    weights = exp / total.index_select(0, target)  # (E, H)
+    coefficients = dropout_mask(weights, dropout) if dropout > 0 else weights  # (E, H)
+    messages = coefficients.unsqueeze(-1) * values.index_select(0, source)  # (E, H, F)
+    if exporting():
+        # ScatterElements(add). Not index_add: it exports to ScatterND(add), which
+        # onnxruntime 1.31 CPU sums racily over duplicate indices with > 1 thread.
+        spread = index.unsqueeze(-1).expand_as(messages)  # (E, H, F)
+        out = torch.zeros_like(values).scatter_add(0, spread, messages)  # (N, H, F)
+    else:
+        out = torch.zeros_like(values).index_add(0, target, messages)  # (N, H, F), faster
     return out, weights.transpose(0, 1)  # (N, H, F), (H, E)
 
 
@@ -81,7 +89,7 @@ class GraphAttentionLayer(AttentionLayer):
     mechanism. Input dropout (``dropout``) and attention dropout (``attention_dropout``) act in
     training only; heads are returned separately, (N, H, F) — the model concatenates or averages.
 
-    The first layer may receive sparse features (torch sparse COO): ``x @ W`` is then a sparse
+    The first layer may receive sparse features (torch sparse CSR or COO): ``x @ W`` is then a sparse
     matmul and input dropout drops stored values, the same as dropping a dense input's entries.
     """
 
@@ -130,13 +138,10 @@ class GraphAttentionLayer(AttentionLayer):
         return self
 
     def forward(self, x: Tensor, edge_index: Tensor) -> tuple[Tensor, Tensor]:
-        """x (N, F_in) dense or sparse COO, edge_index int64 (2, E) (row 0 source, row 1 target).
+        """x (N, F_in) dense or sparse, edge_index int64 (2, E) (row 0 source, row 1 target).
         Returns (N, H, F) and the attention weights (H, E)."""
         x = _dropout(x, self.dropout, self.training)  # (N, F_in)
-        if x.is_sparse:
-            projected = torch.sparse.mm(x, self.weight.t())  # (N, H F)
-        else:
-            projected = x @ self.weight.t()  # (N, H F)
+        projected = x @ self.weight.t()  # (N, H F); a sparse matmul for sparse x
         values = projected.view(-1, self.heads, self.out_features)  # (N, H, F)
         query = (values * self.att_dst).sum(-1)  # (N, H)
         keys = (values * self.att_src).sum(-1)  # (N, H)
@@ -156,11 +161,26 @@ class GraphAttentionLayer(AttentionLayer):
         return ", ".join(f"{k}={v}" for k, v in options.items())
 
 
+def dropout_mask(x: Tensor, p: float) -> Tensor:
+    """Inverted dropout (training only) with a uniform-noise mask: same distribution as
+    F.dropout, about twice as fast on CPU for these sizes."""
+    return x * (torch.rand_like(x) >= p) / (1.0 - p)
+
+
 def _dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """Dropout of a dense or sparse (COO / CSR) input; a sparse input's stored values are
+    dropped, which is exactly dropout of the dense matrix (zeros stay zero)."""
     if not training or p == 0.0:
         return x
-    if x.is_sparse:
+    if x.layout == torch.sparse_csr:
+        kept = dropout_mask(x.values(), p)  # (nnz,)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
+            return torch.sparse_csr_tensor(
+                x.crow_indices(), x.col_indices(), kept, x.shape, check_invariants=False
+            )
+    if x.layout == torch.sparse_coo:
         x = x.coalesce()
-        kept = F.dropout(x.values(), p, training=True)  # (nnz,)
+        kept = dropout_mask(x.values(), p)  # (nnz,)
         return torch.sparse_coo_tensor(x.indices(), kept, x.shape, is_coalesced=True)
-    return F.dropout(x, p, training=True)
+    return dropout_mask(x, p)
