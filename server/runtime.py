@@ -94,6 +94,8 @@ class LoadedModel:
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     text: dict[str, TextCodec] = field(default_factory=dict)  # tokenizer file -> codec
+    running: int = 0  # onnxruntime runs in progress (a terminated run stops counting)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def name(self) -> str:
@@ -105,10 +107,15 @@ class LoadedModel:
     def predict(
         self, feeds: dict[str, np.ndarray], outputs: list[str], run_options: ort.RunOptions
     ) -> dict[str, np.ndarray]:
+        with self._lock:
+            self.running += 1
         try:
             results = self.session.run(outputs, feeds, run_options)
         except OrtInvalidArgument as error:
             raise InvalidInput(f"onnxruntime rejected the inputs: {error}") from None
+        finally:
+            with self._lock:
+                self.running -= 1
         return dict(zip(outputs, results, strict=True))
 
 
