@@ -72,6 +72,9 @@ class GATConfig:
             batch_size=1,  # one whole graph per step
             clip_norm=None,
             patience=100,
+            # Small tensors: a second thread gains little alone and, beside any other busy
+            # process on a 2-core machine, slowed epochs ~10x (OpenMP oversubscription).
+            threads=1,
         )
     )
 
