@@ -6,6 +6,8 @@ io and examples, so they hold for whatever the zoo contains."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +31,11 @@ CLIENT_OPTIONS = [
 
 def build_zoo(repository: Path) -> None:
     # The one line to change for the real tiny zoo: `attentive build --preset tiny --repository`.
+    # ATTENTIVE_TEST_ZOO=<repository> runs these tests over a zoo built beforehand instead.
+    prebuilt = os.environ.get("ATTENTIVE_TEST_ZOO")
+    if prebuilt:
+        shutil.copytree(prebuilt, repository, dirs_exist_ok=True)
+        return
     fake_repository.build_zoo(repository)
 
 
