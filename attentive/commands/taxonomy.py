@@ -34,7 +34,6 @@ from taxonomy.query import (
     load_cards,
 )
 
-SERVER_UNAVAILABLE = "not available yet: the server's taxonomy service lands with the server"
 PROG = "attentive taxonomy"
 
 
@@ -49,7 +48,7 @@ class SourceError(Exception):
 def load_entries(args: argparse.Namespace) -> list[CardEntry]:
     """Where the cards come from: the repository on disk now, the server's service later."""
     if args.server:
-        raise SourceError(f"--server {args.server}: {SERVER_UNAVAILABLE}", code=2)
+        return _server_entries(args.server)
     if args.repository is not None:
         repository = args.repository
     else:
@@ -60,6 +59,20 @@ def load_entries(args: argparse.Namespace) -> list[CardEntry]:
         return load_cards(repository)
     except FileNotFoundError as error:
         raise SourceError(str(error), code=1) from None
+
+
+def _server_entries(address: str) -> list[CardEntry]:
+    """The cards as a running server's taxonomy service reports them (imports grpc only here)."""
+    import grpc
+
+    from server.client import Client
+
+    try:
+        with Client(address, timeout=30) as client:
+            return client.card_entries()
+    except grpc.RpcError as error:
+        detail = f"{error.code().name}: {error.details()}"  # type: ignore[attr-defined]
+        raise SourceError(f"--server {address}: {detail}", code=1) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -29,20 +29,21 @@ CLIENT_OPTIONS = [
 ]
 
 
-def build_zoo(repository: Path) -> None:
-    # The one line to change for the real tiny zoo: `attentive build --preset tiny --repository`.
-    # ATTENTIVE_TEST_ZOO=<repository> runs these tests over a zoo built beforehand instead.
-    prebuilt = os.environ.get("ATTENTIVE_TEST_ZOO")
-    if prebuilt:
-        shutil.copytree(prebuilt, repository, dirs_exist_ok=True)
-        return
-    fake_repository.build_zoo(repository)
-
-
 @pytest.fixture(scope="session")
-def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def repository(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """The real tiny zoo (every registered model) plus the test models every repository gets.
+
+    ATTENTIVE_TEST_ZOO=<repository> serves a zoo built beforehand instead (quicker iteration);
+    ATTENTIVE_TEST_ZOO=fake serves the hand-built models of fake_repository (no torch needed).
+    """
     root = tmp_path_factory.mktemp("repository")
-    build_zoo(root)
+    prebuilt = os.environ.get("ATTENTIVE_TEST_ZOO")
+    if prebuilt == "fake":
+        fake_repository.build_zoo(root)
+    elif prebuilt:
+        shutil.copytree(prebuilt, root, dirs_exist_ok=True)
+    else:  # the session's tiny zoo (tests/conftest.py), copied: tests here load/unload models
+        shutil.copytree(request.getfixturevalue("tiny_zoo"), root, dirs_exist_ok=True)
     fake_repository.add_test_models(root)
     return root
 

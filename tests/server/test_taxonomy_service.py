@@ -123,3 +123,12 @@ def test_client_entries_equal_the_repository(address: str, repository: Path) -> 
     local = load_cards(repository)
     assert [e.summary() for e in remote] == [e.summary() for e in local]
     assert [e.card for e in remote] == [e.card for e in local]
+
+
+def test_cli_over_the_server_answers_as_over_the_repository(
+    address: str, repository: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for action in (["list", "--positions", "soft"], ["coverage"], ["list", "--any"]):
+        local = _cli_json(capsys, *action, "--repository", str(repository))
+        remote = _cli_json(capsys, *action, "--server", address)
+        assert remote == local

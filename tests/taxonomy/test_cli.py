@@ -98,11 +98,15 @@ def test_missing_repository(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     assert code == 1 and "does not exist" in err
 
 
-def test_server_is_not_available_yet(capsys: pytest.CaptureFixture[str]) -> None:
-    for action in (["list"], ["show", "gat"], ["coverage"]):
-        code, out, err = cli(capsys, *action, "--server", "localhost:8001")
-        assert code == 2 and out == ""
-        assert "not available yet" in err
+def test_unreachable_server_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a free port with nothing listening on it
+        sock.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{sock.getsockname()[1]}"
+    code, out, err = cli(capsys, "list", "--server", address)
+    assert code == 1 and out == ""
+    assert address in err and "UNAVAILABLE" in err
 
 
 def test_show(capsys: pytest.CaptureFixture[str], repository: Path) -> None:
