@@ -81,7 +81,8 @@ class GATConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"hidden": 4, "heads": 2, "train": {"epochs": 40, "lr": 0.01, "patience": None}},
-    "quick": {"train": {"epochs": 300, "patience": 100}},
+    # The paper's model, capped at 200 epochs: 82.6 ± 0.3 on Cora over 5 seeds (full: 83.5).
+    "quick": {"train": {"epochs": 200}},
     "full": {},
 }
 
@@ -117,9 +118,10 @@ class GAT(nn.Module):
 class NodeClassification:
     """Transductive node classification on one Planetoid graph, full batch: one step an epoch.
 
-    ``monitor`` defaults to ``val_score`` = -validation cross-entropy: with dropout 0.6 and 500
-    validation nodes, accuracy plateaus in ties for many epochs while the loss still ranks
-    checkpoints; the best-loss checkpoint tested better than the best-accuracy one here.
+    ``monitor`` defaults to ``val_score`` = -validation cross-entropy. The paper stops when
+    neither validation loss nor accuracy improved for 100 epochs; the trainer takes one metric.
+    Accuracy on 500 validation nodes plateaus in ties and stopped runs after ~80-110 epochs
+    (full preset, 4 seeds: 82.5 ± 0.8 test); the loss keeps ranking checkpoints (83.5 ± 0.4).
     """
 
     def __init__(self, cfg: GATConfig, data_dir: Path | None = None) -> None:
