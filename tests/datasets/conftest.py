@@ -1,0 +1,111 @@
+"""A loopback HTTP server for the downloader tests: serves bytes made by the tests, with Range
+support, truncated bodies and 404s on demand. Nothing here reaches beyond 127.0.0.1."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+@dataclass
+class Route:
+    body: bytes
+    ranges: bool = True  # honour "Range: bytes=N-" with 206
+    cuts: int = 0  # how many of the next responses stop half-way through the body
+    requests: list[str | None] = field(default_factory=list)  # the Range header of each request
+
+
+class Server:
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.routes))
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{path.lstrip('/')}"
+
+    def add(self, path: str, body: bytes, **kwargs: object) -> str:
+        self.routes["/" + path.lstrip("/")] = Route(body, **kwargs)  # type: ignore[arg-type]
+        return self.url(path)
+
+    @property
+    def hits(self) -> int:
+        return sum(len(r.requests) for r in self.routes.values())
+
+
+def _handler(routes: dict[str, Route]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet
+            pass
+
+        def do_GET(self) -> None:
+            route = routes.get(self.path)
+            if route is None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                return
+            asked = self.headers.get("Range")
+            route.requests.append(asked)
+            body, start = route.body, 0
+            match = re.fullmatch(r"bytes=(\d+)-", asked or "")
+            if route.ranges and match:
+                start = int(match.group(1))
+                if start >= len(body):
+                    self.send_response(416)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            else:
+                self.send_response(200)
+            part = body[start:]
+            self.send_header("Content-Length", str(len(part)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if route.cuts > 0:
+                route.cuts -= 1
+                self.wfile.write(part[: len(part) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            self.wfile.write(part)
+
+    return Handler
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    srv = Server()
+    srv.thread.start()
+    try:
+        yield srv
+    finally:
+        srv.httpd.shutdown()
+        srv.httpd.server_close()
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any download attempt fails the test (the code under test must not fetch)."""
+    from training.datasets import download, store
+
+    def refuse(*args: object, **kwargs: object) -> str:
+        raise AssertionError(f"unexpected download: {args[:1]}")
+
+    monkeypatch.setattr(download, "download", refuse)
+    monkeypatch.setattr(store, "download", refuse)

@@ -1,0 +1,224 @@
+"""Downloads with urllib only: stream to ``<dest>.part`` while hashing, verify, then rename.
+
+- The SHA-256 is computed while the bytes are written (the bytes already in a ``.part`` file are
+  hashed first when a download resumes), and checked before the file gets its final name. A
+  mismatch deletes the ``.part`` file: nothing is left behind.
+- An interrupted transfer (connection reset, timeout, fewer bytes than ``Content-Length``) keeps
+  its ``.part`` file and is retried: with ``Range: bytes=<have>-`` when the server answers ``206``
+  with a matching ``Content-Range``, else from scratch.
+- Each URL is tried in order (a pinned commit first, then mirrors); each gets ``retries`` retries
+  with exponential backoff. Only ``http`` and ``https`` URLs are allowed.
+- Progress is a tqdm bar on stderr, shown only when stderr is a terminal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+CHUNK = 1 << 16
+USER_AGENT = "attentive-datasets/0.1 (+urllib)"
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+
+class DownloadError(OSError):
+    """Every URL failed (network, HTTP status, or a truncated body after all retries)."""
+
+
+class ChecksumMismatch(DownloadError):
+    def __init__(self, url: str, expected: str, actual: str) -> None:
+        super().__init__(f"{url}: SHA-256 {actual} does not match the pinned {expected}")
+        self.url, self.expected, self.actual = url, expected, actual
+
+
+class _Truncated(OSError):
+    pass
+
+
+class _Restart(OSError):
+    """The server's answer to a Range request cannot be appended: start over."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _progress(total: int | None, initial: int, label: str, show: bool | None):  # type: ignore[no-untyped-def]
+    from tqdm import tqdm
+
+    disable = not (sys.stderr.isatty() if show is None else show)
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=label,
+        disable=disable,
+        leave=False,
+        file=sys.stderr,
+    )
+
+
+def _transfer(url: str, part: Path, timeout: float, show: bool | None) -> hashlib._Hash:
+    """One HTTP request: resume or (re)start ``part``; returns the hash of the whole file."""
+    have = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (scheme checked)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and have:  # our .part is no prefix the server knows: start over
+            raise _Restart(f"{url}: range not satisfiable") from err
+        raise
+    with response:
+        digest = hashlib.sha256()
+        length = response.headers.get("Content-Length")
+        remaining = int(length) if length and length.isdigit() else None
+        if have and response.status == 206:
+            match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
+            if not match or int(match.group(1)) != have:
+                raise _Restart(f"{url}: unexpected Content-Range, restarting")
+            total = int(match.group(3)) if match.group(3).isdigit() else None
+            with open(part, "rb") as existing:
+                while chunk := existing.read(1 << 20):
+                    digest.update(chunk)
+            mode, start = "ab", have
+        else:  # 200: the server ignored Range (or there was none): start from scratch
+            total = remaining
+            mode, start = "wb", 0
+        received = 0
+        with (
+            open(part, mode) as out,
+            _progress(total, start, Path(part.name.removesuffix(".part")).name, show) as bar,
+        ):
+            while True:
+                chunk = response.read(CHUNK)
+                if not chunk:
+                    break
+                out.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+        if remaining is not None and received < remaining:
+            raise _Truncated(f"{url}: got {received} of {remaining} bytes")
+    return digest
+
+
+def _retryable(err: BaseException) -> bool:
+    if isinstance(err, urllib.error.HTTPError):
+        return err.code in (408, 429) or err.code >= 500
+    if isinstance(err, urllib.error.URLError) and isinstance(err.reason, socket.gaierror):
+        return False  # no name resolution: offline, retrying will not help
+    return isinstance(
+        err,
+        _Truncated
+        | _Restart
+        | urllib.error.URLError
+        | http.client.HTTPException
+        | ConnectionError
+        | TimeoutError
+        | socket.timeout,
+    )
+
+
+def download_url(
+    url: str,
+    dest: Path,
+    *,
+    sha256: str | None = None,
+    timeout: float = 30.0,
+    retries: int = 3,
+    backoff: float = 1.0,
+    progress: bool | None = None,
+) -> str:
+    """Download one URL to ``dest`` (verified) and return its SHA-256."""
+    scheme = url.split(":", 1)[0].lower()
+    if scheme not in ("http", "https"):
+        raise DownloadError(f"{url}: only http and https URLs are allowed")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    last: BaseException | None = None
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(backoff * 2 ** (attempt - 1))
+        resumed = part.exists() and part.stat().st_size > 0
+        try:
+            digest = _transfer(url, part, timeout, progress).hexdigest()
+        except _Restart as err:
+            part.unlink(missing_ok=True)
+            last = err
+            continue
+        except BaseException as err:
+            if isinstance(err, Exception) and _retryable(err):
+                last = err
+                continue
+            if not isinstance(err, Exception):  # KeyboardInterrupt: keep .part for a resume
+                raise
+            part.unlink(missing_ok=True)
+            raise DownloadError(f"{url}: {err}") from err
+        if sha256 is not None and digest != sha256.lower():
+            part.unlink(missing_ok=True)
+            if resumed:  # the old prefix may be bad: one more try from scratch
+                last = ChecksumMismatch(url, sha256, digest)
+                continue
+            raise ChecksumMismatch(url, sha256, digest)
+        os.replace(part, dest)
+        return digest
+    if isinstance(last, ChecksumMismatch):
+        raise last
+    raise DownloadError(f"{url}: {last}") from last
+
+
+def download(
+    urls: Sequence[str],
+    dest: Path,
+    *,
+    sha256: str | None = None,
+    timeout: float = 30.0,
+    retries: int = 3,
+    backoff: float = 1.0,
+    progress: bool | None = None,
+) -> str:
+    """Try each URL in turn (a pinned source, then mirrors); the first verified copy wins.
+
+    A ``.part`` left by an interrupted earlier run is resumed (or restarted) by the first URL.
+    """
+    errors: list[str] = []
+    mismatch: ChecksumMismatch | None = None
+    for index, url in enumerate(urls):
+        if index:  # never append one URL's bytes to another's
+            dest.with_name(dest.name + ".part").unlink(missing_ok=True)
+        try:
+            return download_url(
+                url,
+                dest,
+                sha256=sha256,
+                timeout=timeout,
+                retries=retries,
+                backoff=backoff,
+                progress=progress,
+            )
+        except ChecksumMismatch as err:
+            mismatch = err
+            errors.append(str(err))
+        except DownloadError as err:
+            errors.append(str(err))
+    if mismatch is not None:
+        raise mismatch
+    raise DownloadError(f"{dest.name}: " + ("; ".join(errors) or "no URL given"))
