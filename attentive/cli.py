@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "infer": ("infer", "call a running server with text or KServe v2 JSON tensors"),
     "taxonomy": ("taxonomy", "query the survey's taxonomy over the built models"),
     "bench": ("bench", "quality and performance benchmarks (results JSON + markdown)"),
+    "data": ("data", "datasets: list, fetch (verified, converted), check, info"),
 }
 
 

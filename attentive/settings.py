@@ -6,12 +6,26 @@ Read once from the environment with the ``ATTENTIVE_`` prefix (``ATTENTIVE_REPOS
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_data_dir(root: Path = PROJECT_ROOT) -> Path:
+    """Where datasets live when ``ATTENTIVE_DATA`` is unset: ``../shared/data`` beside the
+    checkout when it exists (development machines, CI: an offline mirror), else the user's cache
+    directory (``$XDG_CACHE_HOME/attentive/data``, default ``~/.cache/attentive/data``), which
+    ``attentive data fetch`` and ``attentive build`` fill."""
+    mirror = root.parent / "shared" / "data"
+    if mirror.is_dir():
+        return mirror
+    cache = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(cache) if cache and Path(cache).is_absolute() else Path.home() / ".cache"
+    return base / "attentive" / "data"
 
 
 class Settings(BaseSettings):
@@ -22,7 +36,7 @@ class Settings(BaseSettings):
         description="The model repository (Triton layout) that build writes and serve reads.",
     )
     data: Path = Field(
-        default=PROJECT_ROOT.parent / "shared" / "data",
+        default_factory=default_data_dir,
         description="The datasets directory, laid out as shared/data/README.md describes.",
     )
     runs: Path = Field(
