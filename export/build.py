@@ -24,6 +24,7 @@ from taxonomy.card import ExportProvenance, ModelCard, TrainingProvenance
 from taxonomy.derive import derive_tags
 from training import checkpoint, registry
 from training.config import fingerprint, to_dict, with_overrides
+from training.datasets import ensure_datasets
 from training.spec import ModelSpec
 from training.trainer import fit
 
@@ -171,6 +172,7 @@ def is_current(entry: Path, ckpt: checkpoint.Checkpoint) -> bool:
 def build(
     models: list[str], preset: str, repo: Path, data_dir: Path, runs: Path, force: bool = False
 ) -> list[Built]:
+    ensure_datasets([d for name in models for d in registry.get(name).datasets], data_dir)
     torch.set_num_threads(2)
     built = []
     for name in models:
