@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from attentive.settings import Settings
 
@@ -26,14 +27,20 @@ def run(args: argparse.Namespace) -> int:
     models = args.models or registry.names()
     for name in models:
         registry.get(name)  # fail early, listing the valid names
-    built = build(
-        models,
-        args.preset,
-        Path(args.repository) if args.repository else settings.repository,
-        Path(args.data) if args.data else settings.data,
-        Path(args.runs) if args.runs else settings.runs,
-        force=args.force,
-    )
+    from training.datasets.store import DatasetsMissing
+
+    try:
+        built = build(
+            models,
+            args.preset,
+            Path(args.repository) if args.repository else settings.repository,
+            Path(args.data) if args.data else settings.data,
+            Path(args.runs) if args.runs else settings.runs,
+            force=args.force,
+        )
+    except DatasetsMissing as missing:  # says which datasets and how to place them
+        print(f"attentive build: {missing}", file=sys.stderr)
+        return 1
     for b in built:
         print(f"{b.name}: {b.entry}")
     return 0
