@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import random
 import sys
 import time
@@ -38,7 +39,10 @@ def fit(
     model: nn.Module, task: Task, train: TrainConfig, *, label: str = "", progress: bool = True
 ) -> FitResult:
     seed_everything(train.seed)
-    torch.set_num_threads(train.threads)
+    # ATTENTIVE_TORCH_THREADS overrides the config: on a busy machine, OpenMP threads that
+    # outnumber the free cores spin against each other (measured here: 2 threads beside a busy
+    # process ran ~10-20x slower than 1).
+    torch.set_num_threads(int(os.environ.get("ATTENTIVE_TORCH_THREADS", train.threads)))
     optimizer, scheduler = task.optimizer(model, train)
     result = FitResult()
     best_score = -math.inf
