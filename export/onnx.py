@@ -76,8 +76,26 @@ def _fix_declared_shapes(model: onnx.ModelProto) -> None:
                 dim.dim_param = f"{out.name}_dim{i}"
 
 
+def _drop_subgraph_value_info(graph: onnx.GraphProto) -> None:
+    """Loop bodies: the exporter declares the *example's* sizes for values computed from tensors
+    the loop body captures (the source length, say), and onnxruntime plans buffers by them, so
+    any other size fails ("Shape mismatch attempting to re-use buffer"). The declarations are
+    optional: drop them inside subgraphs, onnxruntime infers the shapes."""
+    for node in graph.node:
+        for attr in node.attribute:
+            for g in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs:
+                del g.value_info[:]
+                _drop_subgraph_value_info(g)
+
+
 def to_onnx(spec: ExportSpec) -> Exported:
     module = spec.module.eval()
+    # The exporter swaps in while_loop decompositions of nn.LSTM / nn.GRU for dynamic lengths,
+    # but the ops' dispatch caches keep the kernel resolved by an earlier export: the second
+    # recurrent model exported in one process was unrolled with its source length fixed to the
+    # example's. Clearing the caches makes every export resolve the swapped-in kernel.
+    for op in (torch.ops.aten.lstm.input, torch.ops.aten.gru.input):
+        op._dispatch_cache.clear()
     with warnings.catch_warnings(), torch.no_grad(), onnx_export_mode():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
@@ -95,6 +113,7 @@ def to_onnx(spec: ExportSpec) -> Exported:
     model = program.model_proto
     counts = outline(model, _function_groups(module), ONNX_FUNCTION_DOMAIN)
     _fix_declared_shapes(model)
+    _drop_subgraph_value_info(model.graph)
     onnx.checker.check_model(model, full_check=True)
     ops = count_ops(model.graph)
     attention: Counter[str] = Counter()

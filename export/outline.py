@@ -8,6 +8,12 @@ are the values they produce that anything outside reads. Works in Loop/If bodies
 
 Identical bodies share one function; a body that differs (other constants, say) becomes an
 overload of the same name, so every call still reads ``GraphAttention`` in any viewer.
+
+Inside the body of a ``while_loop`` (an ONNX Loop) the exporter records no module path, so a core
+that runs there marks its own boundary while exporting: one ``ai.attentive.boundary::Enter`` node
+over the core's inputs and one ``Exit`` node over its outputs, both carrying the function name
+and a call id (see training/attention/owned.py). The nodes between them (everything the outputs
+depend on, back to the entered inputs) become the function; the markers are removed.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ import onnx
 from onnx import helper
 
 SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+# Boundary markers (training/attention/owned.py writes them with the same names).
+BOUNDARY_DOMAIN = "ai.attentive.boundary"
+ENTER, EXIT = "Enter", "Exit"
 
 
 def _scopes(node: onnx.NodeProto) -> list[str]:
@@ -158,10 +167,55 @@ class Outliner:
         for node in graph.node:
             for g in _subgraphs(node):
                 self._graph(g, groups, available | {o for n in graph.node for o in n.output})
+        self._marked(graph, available)
         for path, fname in groups.items():
             members = _hoist_shared_helpers([n for n in graph.node if path in _scopes(n)], graph)
             if members:
                 self._outline(graph, members, fname, path, available)
+
+    def _marked(self, graph: onnx.GraphProto, available: set[str]) -> None:
+        """Outline every Enter/Exit-marked group of this graph (not of its subgraphs)."""
+        marks: dict[tuple[str, int], dict[str, list[onnx.NodeProto]]] = {}
+        for node in graph.node:
+            if node.domain == BOUNDARY_DOMAIN:
+                attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+                fname = attrs["function"]
+                key = (
+                    fname.decode() if isinstance(fname, bytes) else str(fname),
+                    int(attrs["call"]),
+                )
+                marks.setdefault(key, {}).setdefault(node.op_type, []).append(node)
+        pairs = [
+            (fname, call, k, enter, exit_)
+            for (fname, call), found in marks.items()
+            for k, (enter, exit_) in enumerate(
+                zip(found.get(ENTER, []), found.get(EXIT, []), strict=True)
+            )
+        ]
+        for fname, call, k, enter, exit_ in pairs:  # a core called twice: paired in order
+            rename = dict(zip(enter.output, enter.input, strict=True))
+            rename.update(zip(exit_.output, exit_.input, strict=True))
+            kept = [n for n in graph.node if n is not enter and n is not exit_]
+            del graph.node[:]
+            graph.node.extend(kept)
+            _rename_reads(graph, rename)
+            stale = [v for v in graph.value_info if v.name in rename]
+            for v in stale:
+                graph.value_info.remove(v)
+            boundary = set(enter.input)
+            producer = {o: n for n in graph.node for o in n.output if o}
+            members: dict[int, onnx.NodeProto] = {}
+            stack = [name for name in exit_.input if name not in boundary]
+            while stack:
+                found = producer.get(stack.pop())
+                if found is None or id(found) in members:
+                    continue
+                members[id(found)] = found
+                stack.extend(r for r in _reads(found) if r not in boundary)
+            ordered = [n for n in graph.node if id(n) in members]
+            ordered = _hoist_shared_helpers(ordered, graph)
+            io = (list(enter.input), list(exit_.input))
+            self._outline(graph, ordered, fname, f"{fname}_{call}_{k}", available, io)
 
     def _outline(
         self,
@@ -170,11 +224,18 @@ class Outliner:
         fname: str,
         path: str,
         available: set[str],
+        io: tuple[list[str], list[str]] | None = None,
     ) -> None:
+        """``io``: the function's inputs and outputs in this order first (marked groups)."""
         member_ids = {id(n) for n in members}
         produced = [o for n in members for o in n.output if o]
         produced_set = set(produced)
         inputs: list[str] = []
+        read = {r for n in members for r in _reads(n)}
+        if io is not None:
+            for i in io[0]:  # keys and values are often one tensor: one input
+                if i in read and i not in produced_set and i not in inputs:
+                    inputs.append(i)
         for n in members:
             for r in sorted(_reads(n)) if _has_subgraphs(n) else n.input:
                 if r and r not in produced_set and r not in inputs:
@@ -182,6 +243,8 @@ class Outliner:
         read_outside = {r for n in graph.node if id(n) not in member_ids for r in _reads(n)}
         read_outside |= {o.name for o in graph.output}
         outputs = [o for o in produced if o in read_outside]
+        if io is not None:
+            outputs = [o for o in io[1] if o in outputs] + [o for o in outputs if o not in io[1]]
         body = list(members)
         fn = helper.make_function(
             self.domain,
@@ -209,6 +272,20 @@ class Outliner:
         del graph.value_info[:]
         graph.value_info.extend(kept_info)
         self.counts[fname] += 1
+
+
+def _rename_reads(graph: onnx.GraphProto, rename: dict[str, str]) -> None:
+    """Make every read of a renamed value (nodes, nested subgraphs, graph outputs) read the new
+    name. Values are never redefined inside nested subgraphs by the exporter (SSA names)."""
+    for node in graph.node:
+        for k, name in enumerate(node.input):
+            node.input[k] = rename.get(name, name)
+        for g in _subgraphs(node):
+            _rename_reads(g, rename)
+    for out in graph.output:
+        if out.name in rename:
+            # A graph output may not simply vanish: keep its name, produced by an Identity.
+            graph.node.append(helper.make_node("Identity", [rename[out.name]], [out.name]))
 
 
 def outline(model: onnx.ModelProto, groups: dict[str, str], domain: str) -> Counter[str]:

@@ -4,6 +4,7 @@ import numpy as np
 import onnx
 import torch
 from torch import Tensor, nn
+from torch._higher_order_ops import while_loop
 from torch.export import Dim
 
 from export.onnx import to_onnx
@@ -11,7 +12,8 @@ from export.outline import count_ops
 from export.parity import check, session
 from taxonomy.axes import Positions, Sequences
 from taxonomy.card import Facets, ModelIO, TensorSpec
-from training.attention.base import AttentionCore, AttentionLayer, Mechanism
+from training.attention.base import AttentionCore, AttentionLayer, Mechanism, exporting
+from training.attention.owned import OwnedWeightsCore
 from training.spec import ExportSpec
 
 
@@ -98,3 +100,83 @@ def test_outlined_graph_runs_on_new_shapes() -> None:
     ref_y, ref_w = spec.module(x)
     assert np.allclose(y, ref_y.detach().numpy(), atol=1e-5)
     assert np.allclose(w, ref_w.detach().numpy(), atol=1e-5)
+
+
+# --- inside a Loop body: the exporter records no module path there; the core marks itself ---
+
+
+def loop_toy(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, *, scale: Tensor) -> tuple:
+    w = torch.softmax(torch.bmm(q * scale, k.transpose(1, 2)), dim=-1)  # (B, 1, S)
+    return torch.bmm(w, v), w
+
+
+LOOP_TOY = Mechanism(
+    name="toy_loop",
+    fn=loop_toy,
+    score="scale · qᵀk",
+    facets=Facets(positions=frozenset({Positions.SOFT})),
+    onnx="ToyLoop",
+)
+
+
+class LoopLayer(AttentionLayer):
+    def __init__(self) -> None:
+        super().__init__(LOOP_TOY, Sequences.DISTINCTIVE, "state", "inputs")
+        self.proj = nn.Linear(4, 4)
+        self.core = OwnedWeightsCore(LOOP_TOY, {"scale": torch.full((4,), 0.5)})
+
+
+class Recurrent(nn.Module):
+    """A state that attends over x at every step of a while_loop (like a greedy decoder)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = LoopLayer()
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        B, S, _ = x.shape
+        keys = self.layer.proj(x)  # (B, S, 4)
+        state, rows = x.mean(1), torch.zeros(B, S, S)  # (B, 4), (B, S steps, S)
+        step = torch.zeros((), dtype=torch.long)
+
+        def cond(step: Tensor, state: Tensor, rows: Tensor) -> Tensor:
+            return step < S
+
+        def body(step: Tensor, state: Tensor, rows: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+            out, w = self.layer.core(state.unsqueeze(1), keys, x, None)  # (B, 1, 4), (B, 1, S)
+            rows = rows.index_copy(1, step.reshape(1), w)
+            return step + 1, torch.tanh(out.squeeze(1) + state), rows.clone()
+
+        if exporting():
+            _, state, rows = while_loop(cond, body, (step, state, rows))
+        else:
+            carried = (step, state, rows)
+            while bool(cond(*carried)):
+                carried = body(*carried)
+            _, state, rows = carried
+        return state, rows
+
+
+def test_mechanism_inside_a_loop_body_becomes_the_named_function() -> None:
+    torch.manual_seed(2)
+    net = Recurrent().eval()
+    x = torch.randn(2, 5, 4)
+    spec = ExportSpec(
+        module=net,
+        args=(x,),
+        input_names=["x"],
+        output_names=["state", "weights"],
+        dynamic_shapes={"x": {0: Dim("b", min=1, max=64), 1: Dim("l", min=2, max=64)}},
+        io=ModelIO(max_batch_size=0, inputs=[], outputs=[]),
+        examples=[],
+        parity_inputs=[(x,), (torch.randn(3, 8, 4),)],
+    )
+    exported = to_onnx(spec)
+    ops = count_ops(exported.model.graph)
+    assert ops["Loop"] == 1 and ops["ai.attentive::ToyLoop"] == 1
+    assert "Softmax" not in ops and not any("boundary" in op for op in ops)
+    (fn,) = exported.model.functions
+    assert fn.name == "ToyLoop" and "Softmax" in {n.op_type for n in fn.node}
+    assert len(fn.input) == len(set(fn.input))  # keys and values are one tensor: one input
+    assert exported.attention_ops == {"ai.attentive::ToyLoop": 1}
+    assert check(exported.model, spec).max_abs_diff < 1e-5
