@@ -114,7 +114,11 @@ def export(
     es = spec.export(model, ckpt.config, task)
     exported = onnx_export.to_onnx(es)
     check = parity.check(exported.model, es)
-    tags = derive_tags([layer.facets for layer in exported.layers], spec.card.structure)
+    tags = derive_tags(
+        [layer.facets for layer in exported.layers],
+        spec.card.structure,
+        allow_no_attention=not exported.layers,  # a baseline without any AttentionLayer
+    )
     provenance = ckpt.provenance
     card = ModelCard(
         name=spec.name,

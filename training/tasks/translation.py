@@ -140,10 +140,15 @@ class TranslationTask:
 
 
 def export_spec(
-    module: nn.Module, task: TranslationTask, weights_legend: str, max_source_length: int
+    module: nn.Module,
+    task: TranslationTask,
+    weights_legend: str,
+    max_source_length: int,
+    attention: bool = True,
 ) -> ExportSpec:
     """The served contract shared by every translation model: source ids (or text) in, output
-    ids, text and the cross-attention matrix out."""
+    ids, text and the cross-attention matrix out (``attention=False``: a model without
+    attention, e.g. a fixed-vector encoder-decoder, serves ids and text only)."""
     val = task.val
     by_length = sorted(val, key=lambda p: len(p[0]))
     mixed = pad_batch([by_length[0][0], by_length[len(val) // 2][0], by_length[-1][0]])
@@ -154,11 +159,27 @@ def export_spec(
         Dim("batch", min=1, max=1024),
         Dim("source_length", min=2, max=max_source_length),
     )
+    outputs = [
+        TensorSpec(
+            name="output_ids",
+            datatype="INT64",
+            shape=[-1, -1],
+            description="German token ids after [BOS], [EOS] included, then [PAD]",
+            legend="(B, T)",
+        ),
+        TensorSpec(
+            name="cross_attention",
+            datatype="FP32",
+            shape=[-1, -1, -1],
+            description="For each output token, its attention over the source tokens",
+            legend=weights_legend,
+        ),
+    ][: 2 if attention else 1]
     return ExportSpec(
         module=module.eval(),
         args=(mixed,),
         input_names=["source_ids"],
-        output_names=["output_ids", "cross_attention"],
+        output_names=[t.name for t in outputs],
         dynamic_shapes={"source_ids": {0: batch, 1: length}},
         io=ModelIO(
             max_batch_size=32,
@@ -173,22 +194,7 @@ def export_spec(
                     legend="(B, S)",
                 )
             ],
-            outputs=[
-                TensorSpec(
-                    name="output_ids",
-                    datatype="INT64",
-                    shape=[-1, -1],
-                    description="German token ids after [BOS], [EOS] included, then [PAD]",
-                    legend="(B, T)",
-                ),
-                TensorSpec(
-                    name="cross_attention",
-                    datatype="FP32",
-                    shape=[-1, -1, -1],
-                    description="For each output token, its attention over the source tokens",
-                    legend=weights_legend,
-                ),
-            ],
+            outputs=outputs,
             text_inputs=[
                 TextInput(
                     name="source_text",
