@@ -42,6 +42,17 @@ RUNNERS: dict[str, Callable[[str, str, Path, Path, int], dict[str, Any]]] = {
 }
 
 
+def _translation_report(results: dict[str, Any], out_dir: Path, data_dir: Path) -> str:
+    from benchmarks import translation_quality
+
+    return translation_quality.report(results, out_dir, data_dir)
+
+
+# Reports across models, run after every model is built: (results, out_dir, data_dir) ->
+# markdown appended to the table (they may add their data to results).
+REPORTS: list[Callable[[dict[str, Any], Path, Path], str]] = [_translation_report]
+
+
 def run(
     models: list[str], preset: str, out_dir: Path, data_dir: Path, seeds: int = 10
 ) -> tuple[dict[str, Any], str]:
@@ -49,7 +60,8 @@ def run(
     for name in models:
         runner = RUNNERS.get(name, _single_run)
         results["models"][name] = runner(name, preset, out_dir, data_dir, seeds)
-    return results, markdown(results)
+    extra = "".join(report(results, out_dir, data_dir) for report in REPORTS)
+    return results, markdown(results) + extra
 
 
 def markdown(results: dict[str, Any]) -> str:
