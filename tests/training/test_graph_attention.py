@@ -14,6 +14,7 @@ from training.attention import get
 from training.attention.graph_attention import (
     GRAPH_ATTENTION,
     GraphAttentionLayer,
+    _project,
     graph_attention,
 )
 
@@ -130,7 +131,9 @@ def test_sparse_and_dense_inputs_agree() -> None:
 
 def test_dropout_acts_only_in_training() -> None:
     torch.manual_seed(0)
-    layer = GraphAttentionLayer(8, 4, 2, dropout=0.5, attention_dropout=0.5)
+    layer = GraphAttentionLayer(
+        8, 4, 2, dropout=0.5, attention_dropout=0.5, value_dropout=0.5, dropout_per_head=True
+    )
     x, edges = torch.randn(10, 8), _random_graph(10, 0.3, seed=4)
     assert layer.training and layer.core.options["dropout"] == 0.5
     a, _ = layer(x, edges)
@@ -143,6 +146,21 @@ def test_dropout_acts_only_in_training() -> None:
     assert torch.equal(a, b) and torch.equal(wa, wb)
     layer.train()
     assert layer.core.options["dropout"] == 0.5
+
+
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
+def test_sparse_projection_gradient_matches_dense() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(40, 25) * (torch.rand(40, 25) < 0.2)  # (N, F_in)
+    grad = torch.randn(40, 12)  # (N, D)
+    weight = torch.randn(12, 25, requires_grad=True)  # (D, F_in)
+    for _ in range(2):  # the second call reuses the cached transpose pattern
+        (_project(x.to_sparse_csr(), weight, 0.0) * grad).sum().backward()
+        sparse, weight.grad = weight.grad, None
+        ((x @ weight.t()) * grad).sum().backward()
+        dense, weight.grad = weight.grad, None
+        assert sparse is not None and dense is not None
+        assert torch.allclose(sparse, dense, atol=1e-5)
 
 
 def test_registered_mechanism_and_layer_facets() -> None:

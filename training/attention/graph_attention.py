@@ -86,8 +86,10 @@ GRAPH_ATTENTION = register(
 
 class GraphAttentionLayer(AttentionLayer):
     """One GAT layer (the thin module): W, a = [a_dst ‖ a_src] and the output bias, around the
-    mechanism. Input dropout (``dropout``) and attention dropout (``attention_dropout``) act in
-    training only; heads are returned separately, (N, H, F) — the model concatenates or averages.
+    mechanism. Input dropout (``dropout``), attention dropout (``attention_dropout``) and value
+    dropout (``value_dropout``: on W h as aggregated, not as scored — what the authors' code does
+    beside the paper's two) act in training only; heads are returned separately, (N, H, F) — the
+    model concatenates or averages.
 
     The first layer may receive sparse features (torch sparse CSR or COO): ``x @ W`` is then a sparse
     matmul and input dropout drops stored values, the same as dropping a dense input's entries.
@@ -102,6 +104,8 @@ class GraphAttentionLayer(AttentionLayer):
         negative_slope: float = 0.2,
         dropout: float = 0.0,
         attention_dropout: float = 0.0,
+        value_dropout: float = 0.0,
+        dropout_per_head: bool = False,
         bias: bool = True,
     ) -> None:
         super().__init__(
@@ -111,6 +115,8 @@ class GraphAttentionLayer(AttentionLayer):
         self.out_features = out_features
         self.dropout = dropout
         self.attention_dropout = attention_dropout
+        self.value_dropout = value_dropout
+        self.dropout_per_head = dropout_per_head
         self.weight = nn.Parameter(torch.empty(heads * out_features, in_features))  # W, (H F, F_in)
         self.att_dst = nn.Parameter(torch.empty(heads, out_features))  # a_dst, (H, F)
         self.att_src = nn.Parameter(torch.empty(heads, out_features))  # a_src, (H, F)
@@ -140,11 +146,15 @@ class GraphAttentionLayer(AttentionLayer):
     def forward(self, x: Tensor, edge_index: Tensor) -> tuple[Tensor, Tensor]:
         """x (N, F_in) dense or sparse, edge_index int64 (2, E) (row 0 source, row 1 target).
         Returns (N, H, F) and the attention weights (H, E)."""
-        x = _dropout(x, self.dropout, self.training)  # (N, F_in)
-        projected = x @ self.weight.t()  # (N, H F); a sparse matmul for sparse x
+        p = self.dropout if self.training else 0.0
+        groups = self.heads if self.dropout_per_head and p > 0 else 1
+        # One input dropout mask per group of heads: per head, as the authors' code draws them.
+        blocks = self.weight.view(groups, -1, self.weight.shape[1])  # (G, H F / G, F_in)
+        projected = torch.cat([_project(x, w, p) for w in blocks], dim=1)  # (N, H F)
         values = projected.view(-1, self.heads, self.out_features)  # (N, H, F)
         query = (values * self.att_dst).sum(-1)  # (N, H)
         keys = (values * self.att_src).sum(-1)  # (N, H)
+        values = _dropout(values, self.value_dropout, self.training)  # (N, H, F)
         out, weights = self.core(query, keys, values, edge_index)  # (N, H, F), (H, E)
         if self.bias is not None:
             out = out + self.bias  # (N, H, F)
@@ -157,6 +167,7 @@ class GraphAttentionLayer(AttentionLayer):
             "heads": self.heads,
             "dropout": self.dropout,
             "attention_dropout": self.attention_dropout,
+            "value_dropout": self.value_dropout,
         }
         return ", ".join(f"{k}={v}" for k, v in options.items())
 
@@ -167,6 +178,70 @@ def dropout_mask(x: Tensor, p: float) -> Tensor:
     return x * (torch.rand_like(x) >= p) / (1.0 - p)
 
 
+def _project(x: Tensor, weight: Tensor, p: float) -> Tensor:
+    """dropout(x, p) @ weightᵀ: x (N, F_in) dense, sparse COO or CSR, weight (D, F_in) ->
+    (N, D). A sparse CSR x takes :class:`_CsrProjection` (no re-sorting in backward)."""
+    if x.layout == torch.sparse_csr and torch.is_grad_enabled() and weight.requires_grad:
+        values = dropout_mask(x.values(), p) if p > 0 else x.values()  # (nnz,)
+        plan = _transpose_plan(x)
+        return _CsrProjection.apply(values, weight.t(), x, plan)  # type: ignore[no-any-return]
+    return _dropout(x, p, p > 0) @ weight.t()
+
+
+class _CsrProjection(torch.autograd.Function):
+    """x @ Wᵀ for a CSR x with new values each step (dropout) and a fixed sparsity pattern. The
+    weight gradient needs xᵀ @ grad; torch re-sorts xᵀ every step, here its pattern is cached."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, values: Tensor, weight_t: Tensor, x: Tensor, plan: _Transpose
+    ) -> Tensor:
+        ctx.save_for_backward(values)
+        ctx.plan = plan
+        return _csr(x.crow_indices(), x.col_indices(), values, x.shape) @ weight_t  # (N, D)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[None, Tensor, None, None]:  # type: ignore[override]
+        (values,) = ctx.saved_tensors
+        plan: _Transpose = ctx.plan
+        x_t = _csr(plan.crow, plan.col, values[plan.order], plan.shape)  # (F_in, N)
+        return None, x_t @ grad, None, None  # grad of Wᵀ: (F_in, D)
+
+
+class _Transpose:
+    """The CSR pattern of xᵀ and where each of its values sits in x.values()."""
+
+    def __init__(self, x: Tensor) -> None:
+        crow, col = x.crow_indices(), x.col_indices()
+        rows, columns = x.shape
+        row = torch.repeat_interleave(torch.arange(rows), crow.diff())  # (nnz,)
+        self.order = torch.argsort(col * rows + row)  # (nnz,): xᵀ's values = values[order]
+        counts = torch.bincount(col, minlength=columns)  # (F_in,)
+        self.crow = torch.cat([counts.new_zeros(1), counts.cumsum(0)])  # (F_in + 1,)
+        self.col = row[self.order]  # (nnz,)
+        self.shape = (columns, rows)
+        self.source = (crow, col)  # kept alive, so their data pointers stay theirs
+
+
+_PLANS: dict[tuple[int, int, int], _Transpose] = {}
+
+
+def _transpose_plan(x: Tensor) -> _Transpose:
+    crow, col = x.crow_indices(), x.col_indices()
+    key = (crow.data_ptr(), col.data_ptr(), col.numel())
+    if key not in _PLANS:
+        if len(_PLANS) >= 4:
+            _PLANS.pop(next(iter(_PLANS)))
+        _PLANS[key] = _Transpose(x)
+    return _PLANS[key]
+
+
+def _csr(crow: Tensor, col: Tensor, values: Tensor, shape: Any) -> Tensor:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(crow, col, values, tuple(shape), check_invariants=False)
+
+
 def _dropout(x: Tensor, p: float, training: bool) -> Tensor:
     """Dropout of a dense or sparse (COO / CSR) input; a sparse input's stored values are
     dropped, which is exactly dropout of the dense matrix (zeros stay zero)."""
@@ -174,11 +249,7 @@ def _dropout(x: Tensor, p: float, training: bool) -> Tensor:
         return x
     if x.layout == torch.sparse_csr:
         kept = dropout_mask(x.values(), p)  # (nnz,)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
-            return torch.sparse_csr_tensor(
-                x.crow_indices(), x.col_indices(), kept, x.shape, check_invariants=False
-            )
+        return _csr(x.crow_indices(), x.col_indices(), kept, x.shape)
     if x.layout == torch.sparse_coo:
         x = x.coalesce()
         kept = dropout_mask(x.values(), p)  # (nnz,)
