@@ -36,7 +36,7 @@ def test_tiny_gat_learns_cora(tiny: gat.GATConfig, task: gat.NodeClassification)
     model = gat.build(tiny)
     result = fit(model, task, tiny.train, progress=False)
     after = task.accuracy(task.logits(model), "test")
-    # 7 classes, the largest ~30% of test nodes; tiny reaches ~0.71-0.78 in ~40 epochs.
+    # 7 classes, the largest ~30% of test nodes; tiny reaches ~0.73-0.76 in 40 epochs.
     assert after > 0.6, f"test accuracy {after:.3f} after {result.epochs} epochs"
     assert after > before + 0.2
     assert task.monitor in result.best
@@ -70,6 +70,10 @@ def test_export_parity_and_graph_attention_functions(
     assert "Softmax" not in top and not any(op.startswith("Scatter") for op in top)
     names = {(f.domain, f.name) for f in exported.model.functions}
     assert names == {("ai.attentive", "GraphAttention")}
+    body = {n.op_type for f in exported.model.functions for n in f.node}
+    # ScatterND(add) sums duplicate indices racily in onnxruntime's CPU kernel (> 1 thread).
+    assert "ScatterElements" in body and "ScatterND" not in body
+    assert not body & {"Dropout", "RandomUniformLike", "RandomUniform"}
     assert exported.attention_ops == {"ai.attentive::GraphAttention": 2}
     assert [layer.path for layer in exported.layers] == ["layers.0", "layers.1"]
     dims = [d.dim_param for d in graph.input[0].type.tensor_type.shape.dim]
