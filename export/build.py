@@ -26,7 +26,7 @@ from training import checkpoint, registry
 from training.config import fingerprint, to_dict, with_overrides
 from training.datasets import ensure_datasets
 from training.spec import ModelSpec
-from training.trainer import fit
+from training.trainer import fit, seed_everything
 
 PRESETS = ("tiny", "quick", "full")
 
@@ -85,6 +85,7 @@ def train(
         shutil.rmtree(run_dir)  # its tokenizer and other artefacts belong to the old config
     log(f"{spec.name}: training ({preset})")
     task = spec.task(config, data_dir, run_dir)
+    seed_everything(config.train.seed)  # type: ignore[attr-defined]  # initial weights too
     model = spec.build(config)
     result = fit(model, task, config.train, label=spec.name)  # type: ignore[attr-defined]
     ckpt = checkpoint.Checkpoint(
