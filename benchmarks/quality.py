@@ -37,8 +37,16 @@ def _gat_runner(name: str, preset: str, out_dir: Path, data_dir: Path, seeds: in
     return gat_quality.run(preset=preset, seeds=seeds, data_dir=data_dir, out_dir=out_dir)
 
 
+def _caption_runner(name: str, preset: str, out_dir: Path, data_dir: Path, seeds: int) -> dict:
+    from benchmarks import caption_quality
+
+    return caption_quality.run(name, preset, out_dir, data_dir)
+
+
 RUNNERS: dict[str, Callable[[str, str, Path, Path, int], dict[str, Any]]] = {
     "gat": _gat_runner,
+    "sat-soft": _caption_runner,
+    "sat-hard": _caption_runner,
 }
 
 

@@ -3,11 +3,14 @@
 Add a mechanism: write its file (pure function + Mechanism + thin module) and import it here.
 """
 
-from training.attention import additive  # noqa: F401
-from training.attention import graph_attention  # noqa: F401
-from training.attention import local  # noqa: F401
-from training.attention import luong  # noqa: F401
-from training.attention import scaled_dot_product  # noqa: F401
+from training.attention import (
+    additive,  # noqa: F401
+    graph_attention,  # noqa: F401
+    local,  # noqa: F401
+    luong,  # noqa: F401
+    scaled_dot_product,  # noqa: F401
+    visual,  # noqa: F401
+)
 from training.attention.registry import MECHANISMS, get
 
 __all__ = ["MECHANISMS", "get"]
