@@ -5,9 +5,11 @@ Add a mechanism: write its file (pure function + Mechanism + thin module) and im
 
 from training.attention import (
     additive,  # noqa: F401
+    cosine_interaction,  # noqa: F401
     graph_attention,  # noqa: F401
     local,  # noqa: F401
     luong,  # noqa: F401
+    meta_embedding,  # noqa: F401
     scaled_dot_product,  # noqa: F401
     visual,  # noqa: F401
 )
