@@ -7,10 +7,13 @@ from training.attention import (
     additive,  # noqa: F401
     cosine_interaction,  # noqa: F401
     graph_attention,  # noqa: F401
+    hierarchical,  # noqa: F401
     local,  # noqa: F401
     luong,  # noqa: F401
     meta_embedding,  # noqa: F401
+    multi_dimensional,  # noqa: F401
     scaled_dot_product,  # noqa: F401
+    structured_self,  # noqa: F401
     visual,  # noqa: F401
 )
 from training.attention.registry import MECHANISMS, get
