@@ -4,6 +4,7 @@ length), and text <-> ids with a model's own tokenizer."""
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,14 +78,26 @@ def datatype_of(array: np.ndarray) -> str:
     raise TypeError(f"no KServe v2 datatype for numpy dtype {array.dtype}")
 
 
+# No model here takes more than rank 4; numpy stops at 64 dimensions and a huge dimension would
+# overflow a C size even when another one is 0.
+MAX_RANK = 16
+MAX_DIM = 2**31 - 1
+
+
 def element_count(shape: Sequence[int]) -> int:
-    return int(np.prod(shape, dtype=np.int64)) if len(shape) else 1
+    """Python integers: a product of int64 dimensions never wraps around."""
+    return math.prod(int(d) for d in shape)
 
 
 def check_shape(name: str, shape: Sequence[int]) -> list[int]:
-    if any(int(d) < 0 for d in shape):
-        raise InvalidInput(f"input '{name}': shape {list(shape)} has a negative dimension")
-    return [int(d) for d in shape]
+    dims = [int(d) for d in shape]
+    if len(dims) > MAX_RANK:
+        raise InvalidInput(f"input '{name}': rank {len(dims)} is more than {MAX_RANK}")
+    if any(d < 0 for d in dims):
+        raise InvalidInput(f"input '{name}': shape {dims} has a negative dimension")
+    if any(d > MAX_DIM for d in dims):
+        raise InvalidInput(f"input '{name}': shape {dims} has a dimension over {MAX_DIM}")
+    return dims
 
 
 def check_datatype(name: str, datatype: str) -> None:

@@ -26,6 +26,7 @@ from server.errors import (
     InvalidInput,
     ModelNotFound,
     ModelUnavailable,
+    Overloaded,
     ShuttingDown,
 )
 from server.messages import (
@@ -40,7 +41,15 @@ from server.messages import (
 )
 from server.runtime import LoadedModel, ProviderPolicy
 from server.settings import ServerSettings
-from server.validate import feeds_for, output_names
+from server.validate import (
+    Limits,
+    feeds_for,
+    infer_parameters,
+    model_name,
+    output_names,
+    repository_name,
+    shown,
+)
 from taxonomy.query import CardEntry, Coverage, Query, coverage, filter_cards, find_card, load_cards
 
 log = logging.getLogger("attentive.server")
@@ -64,6 +73,12 @@ class DataPlane:
         self.repository = Path(settings.repository)
         self.policy = ProviderPolicy(settings.execution_provider)
         self.executor = ThreadPoolExecutor(settings.inference_workers, thread_name_prefix="ort")
+        # Loads get their own thread: a (re)load never waits behind busy inference workers.
+        self.loader = ThreadPoolExecutor(1, thread_name_prefix="load")
+        self.limits = Limits.of(settings)
+        self.inflight = 0  # inference requests admitted and not yet answered
+        self.rejected = 0  # refused for max_concurrent_requests
+        self._locks: dict[str, asyncio.Lock] = {}
         self.models: dict[str, ModelState] = {}
         self.stats: dict[tuple[str, str], ModelStats] = {}
         self.pending: Counter[tuple[str, str]] = Counter()
@@ -77,51 +92,81 @@ class DataPlane:
         """Scan the repository and load every model; one failure never stops the others."""
         self.cards = load_cards(self.repository)
         for entry in repository.scan(self.repository):
-            self.models[entry.name] = ModelState(entry)
-        for name in list(self.models):
-            await self._load(name)
+            self.models[entry.name] = ModelState(entry, "LOADING")
+        for name, state in list(self.models.items()):
+            try:
+                loaded = await self._open(state.entry)
+            except Exception as error:  # noqa: BLE001 - reported, and the others still load
+                self.models[name] = ModelState(
+                    state.entry, "UNAVAILABLE", f"failed to load: {error}"
+                )
+                log.error("model %s failed to load: %s", name, error)
+            else:
+                self.models[name] = ModelState(state.entry, "READY", "", loaded)
         self.started = True
         ready = [n for n, s in self.models.items() if s.state == "READY"]
         log.info("serving %d of %d models: %s", len(ready), len(self.models), ", ".join(ready))
 
-    async def _load(self, name: str) -> None:
-        state = self.models[name]
-        state.state, state.reason = "LOADING", ""
+    async def _open(self, entry: repository.ModelEntry) -> dict[int, LoadedModel]:
+        """Sessions for every served version of ``entry``; raises with the reason."""
         loop = asyncio.get_running_loop()
-        try:
-            loaded: dict[int, LoadedModel] = {}
-            for version in state.entry.versions or [0]:
-                loaded[version] = await loop.run_in_executor(
-                    self.executor,
-                    runtime.load,
-                    state.entry,
-                    version,
-                    self.policy,
-                    self.settings.intra_op_threads,
-                    self.settings.inter_op_threads,
-                )
-                self.stats.setdefault((name, str(version)), ModelStats(name, str(version)))
-                log.info("model %s version %d ready on %s", name, version, loaded[version].provider)
-            state.loaded, state.state = loaded, "READY"
-        except Exception as error:  # noqa: BLE001 - reported, and the others still load
-            state.loaded, state.state = None, "UNAVAILABLE"
-            state.reason = f"failed to load: {error}"
-            log.error("model %s %s", name, state.reason)
+        loaded: dict[int, LoadedModel] = {}
+        for version in entry.versions or [0]:
+            loaded[version] = await loop.run_in_executor(
+                self.loader,
+                runtime.load,
+                entry,
+                version,
+                self.policy,
+                self.settings.intra_op_threads,
+                self.settings.inter_op_threads,
+            )
+        for version, model in loaded.items():
+            self.stats.setdefault((entry.name, str(version)), ModelStats(entry.name, str(version)))
+            log.info("model %s version %d ready on %s", entry.name, version, model.provider)
+        return loaded
 
     async def load(self, name: str) -> None:
-        """(Re)load one model from the repository, rereading its folder."""
+        """(Re)load one model from the repository, rereading its folder.
+
+        A model that is serving keeps serving its previous load until the new one is ready, then
+        the two swap in one step: no request fails, and requests in flight finish on the version
+        they started with. If the reload fails the previous load keeps serving (as Triton does)
+        and the caller is told why; a model that was not serving becomes UNAVAILABLE with the
+        reason."""
+        model_name(name)
         folder = self.repository / name
         if not folder.is_dir():
             raise ModelNotFound(f"model '{name}' is not in the repository {self.repository}")
-        self.models[name] = ModelState(repository.load_entry(folder))
-        await self._load(name)
-        self.cards = load_cards(self.repository)
-        if self.models[name].state != "READY":
-            raise ModelUnavailable(f"model '{name}': {self.models[name].reason}")
+        if not folder.resolve().is_relative_to(self.repository.resolve()):
+            raise InvalidInput(f"model_name '{name}': its folder resolves outside the repository")
+        async with self._locks.setdefault(name, asyncio.Lock()):
+            loop = asyncio.get_running_loop()
+            entry = await loop.run_in_executor(self.loader, repository.load_entry, folder)
+            old = self.models.get(name)
+            serving = old if old is not None and old.state == "READY" and old.loaded else None
+            if serving is None:
+                self.models[name] = ModelState(entry, "LOADING")
+            try:
+                loaded = await self._open(entry)
+            except Exception as error:  # noqa: BLE001 - the caller gets the reason
+                if serving is not None:
+                    serving.reason = f"reload failed, serving the previous load: {error}"
+                    log.error("model %s %s", name, serving.reason)
+                    raise ModelUnavailable(
+                        f"model '{name}': reload failed ({error}); the previous load keeps serving"
+                    ) from None
+                self.models[name] = ModelState(entry, "UNAVAILABLE", f"failed to load: {error}")
+                log.error("model %s failed to load: %s", name, error)
+                raise ModelUnavailable(f"model '{name}': failed to load: {error}") from None
+            self.models[name] = ModelState(entry, "READY", "", loaded)  # the swap
+            self.cards = await loop.run_in_executor(self.loader, load_cards, self.repository)
 
     async def unload(self, name: str) -> None:
-        state = self._state(name)
-        state.loaded, state.state, state.reason = None, "UNAVAILABLE", "unloaded"
+        """Stop serving ``name``; requests in flight finish on the sessions they hold."""
+        async with self._locks.setdefault(model_name(name), asyncio.Lock()):
+            state = self._state(name)
+            self.models[name] = ModelState(state.entry, "UNAVAILABLE", "unloaded")
         log.info("model %s unloaded", name)
 
     def begin_shutdown(self) -> None:
@@ -129,6 +174,7 @@ class DataPlane:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
+        self.loader.shutdown(wait=True, cancel_futures=True)
 
     # ---- health and metadata ----
 
@@ -149,6 +195,7 @@ class DataPlane:
         return ServerMetadata(SERVER_NAME, SERVER_VERSION, list(EXTENSIONS))
 
     def _state(self, name: str) -> ModelState:
+        model_name(name)
         if name not in self.models:
             known = ", ".join(sorted(self.models)) or "none"
             raise ModelNotFound(f"unknown model '{name}'; models: {known}")
@@ -158,9 +205,11 @@ class DataPlane:
         """The ready model version (latest if ``version`` is empty)."""
         state = self._state(name)
         served = state.entry.versions
-        if version and (not version.isdigit() or int(version) not in served):
+        if version and not (version.isascii() and version.isdigit() and int(version) in served):
             listed = ", ".join(map(str, served)) or "none"
-            raise ModelNotFound(f"model '{name}' has no version '{version}'; versions: {listed}")
+            raise ModelNotFound(
+                f"model '{name}' has no version {shown(version)}; versions: {listed}"
+            )
         if state.state != "READY" or not state.loaded:
             raise ModelUnavailable(
                 f"model '{name}' is not ready ({state.state.lower()}: {state.reason or 'n/a'})"
@@ -173,6 +222,13 @@ class DataPlane:
         except (ModelNotFound, ModelUnavailable):
             return False
         return not self.stopping
+
+    def serving(self, name: str) -> bool:
+        """model_ready for names the server found itself (never raises)."""
+        try:
+            return self.model_ready(name)
+        except InvalidInput:
+            return False
 
     def model_metadata(self, name: str, version: str = "") -> ModelMetadata:
         model = self.model(name, version)
@@ -233,7 +289,8 @@ class DataPlane:
                 raise ModelNotFound(f"model '{name}' has no version '{version}'")
         return picked
 
-    def repository_index(self, ready_only: bool = False) -> list[IndexEntry]:
+    def repository_index(self, ready_only: bool = False, name: str = "") -> list[IndexEntry]:
+        repository_name(name)
         out = []
         for name, state in sorted(self.models.items()):
             if ready_only and state.state != "READY":
@@ -257,11 +314,22 @@ class DataPlane:
         """Validate, run off the event loop, assemble. ``deadline``: time.monotonic() limit."""
         if self.stopping:
             raise ShuttingDown("server is shutting down; not accepting new requests")
+        if self.inflight >= self.settings.max_concurrent_requests:
+            self.rejected += 1
+            raise Overloaded(
+                f"server busy: {self.inflight} requests in flight (max_concurrent_requests "
+                f"{self.settings.max_concurrent_requests}); retry later"
+            )
+        timeout = infer_parameters(request.parameters)
+        if timeout is not None:
+            until = time.monotonic() + timeout
+            deadline = until if deadline is None else min(deadline, until)
         model = self.model(request.model_name, request.model_version)
         key = (model.name, str(model.version))
         stats = self.stats[key]
         start = time.perf_counter_ns()
         self.pending[key] += 1
+        self.inflight += 1
         try:
             response = await self._infer(model, request, deadline, stats, start)
         except BaseException:
@@ -269,6 +337,7 @@ class DataPlane:
             raise
         finally:
             self.pending[key] -= 1
+            self.inflight -= 1
         stats.success.add(time.perf_counter_ns() - start)
         stats.last_inference_ms = int(time.time() * 1000)
         return response
@@ -281,7 +350,7 @@ class DataPlane:
         stats: ModelStats,
         start: int,
     ) -> InferResponse:
-        feeds = feeds_for(model, request.inputs)
+        feeds = feeds_for(model, request.inputs, self.limits)
         names = output_names(model, request.outputs)
         graph_outputs = [a.name for a in model.session.get_outputs()]
         text_outputs = (
@@ -341,6 +410,7 @@ class DataPlane:
         return filter_cards(self.cards, query)
 
     def card(self, name: str) -> CardEntry:
+        model_name(name, "name")
         try:
             return find_card(self.cards, name)
         except LookupError as error:

@@ -33,7 +33,11 @@ class ModelUnavailable(ServerError):
 
 
 class TooLarge(ServerError):
-    """The request exceeds a size limit."""
+    """The request exceeds a limit the server sets (ServerSettings: batch, length, graph size)."""
+
+
+class Overloaded(ServerError):
+    """More requests in flight than max_concurrent_requests; the client may retry later."""
 
 
 class DeadlineExceeded(ServerError):
@@ -57,6 +61,7 @@ STATUS: dict[type[ServerError], grpc.StatusCode] = {
     InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
     ModelUnavailable: grpc.StatusCode.UNAVAILABLE,
     TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
@@ -64,11 +69,22 @@ STATUS: dict[type[ServerError], grpc.StatusCode] = {
 }
 
 
+# Status details travel in trailing metadata (8 KiB by default): a longer message, e.g. one that
+# echoes a huge field, would turn the answer into a transport error.
+MAX_MESSAGE_CHARS = 2000
+
+
+def _short(message: str) -> str:
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return message[: MAX_MESSAGE_CHARS - 20] + " ... (message cut)"
+
+
 def status_of(error: BaseException) -> tuple[grpc.StatusCode, str]:
     """The status and message a client gets for ``error`` (INTERNAL + request id if unexpected)."""
     for kind in type(error).__mro__:
         if kind in STATUS:
-            return STATUS[kind], str(error)  # type: ignore[index]
+            return STATUS[kind], _short(str(error))  # type: ignore[index]
     request_id = uuid.uuid4().hex[:12]
     log.error("internal error (request id %s)", request_id, exc_info=error)
     return grpc.StatusCode.INTERNAL, f"internal error (request id {request_id})"

@@ -68,8 +68,10 @@ class StatsCollector:
         stats: Callable[[], list[ModelStats]],
         pending: Callable[[], dict[tuple[str, str], int]],
         ready: Callable[[], dict[tuple[str, str], tuple[bool, str]]],
+        server: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self._stats, self._pending, self._ready = stats, pending, ready
+        self._server = server
 
     def collect(self) -> Iterator[Metric]:
         stats = self._stats()
@@ -94,6 +96,20 @@ class StatsCollector:
         for (model, version), (is_ready, provider) in sorted(self._ready().items()):
             ready.add_metric([model, version, provider], 1.0 if is_ready else 0.0)
         yield ready
+        if self._server is not None:
+            now = self._server()
+            yield GaugeMetricFamily(
+                "attentive_inference_in_flight",
+                "Inference requests admitted and not yet answered (all models)",
+                value=now.get("in_flight", 0),
+            )
+            rejected = Metric(
+                "attentive_inference_rejected",
+                "Inference requests refused for max_concurrent_requests (cumulative)",
+                "unknown",
+            )
+            rejected.add_sample("attentive_inference_rejected", {}, float(now.get("rejected", 0)))
+            yield rejected
 
 
 def serve_metrics(collector: StatsCollector, host: str, port: int) -> tuple[Any, int]:

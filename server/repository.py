@@ -7,6 +7,7 @@ are served."""
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,8 @@ log = logging.getLogger("attentive.server")
 
 CONFIG_FILE = "config.pbtxt"
 DEFAULT_MODEL_FILE = "model.onnx"
+# A model name is one folder of the repository: no separators, no '.' / '..', no leading '-'.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 PLATFORMS = {"onnxruntime_onnx", ""}
 BACKENDS = {"onnxruntime", ""}
 
@@ -106,12 +109,20 @@ def load_entry(folder: Path) -> ModelEntry:
 
 
 def scan(repository: Path) -> list[ModelEntry]:
-    """Every model folder (a folder holding config.pbtxt or a numeric version folder), by name."""
+    """Every model folder (a folder holding config.pbtxt or a numeric version folder), by name.
+
+    Folders whose name is not a model name (MODEL_NAME) or that resolve outside the repository
+    (a symlink) are skipped with a warning: a client could not name them, and the repository is
+    the boundary of what the server reads."""
     repository = Path(repository)
     if not repository.is_dir():
         raise FileNotFoundError(f"model repository {repository} does not exist")
+    root = repository.resolve()
     entries = []
     for folder in sorted(p for p in repository.iterdir() if p.is_dir()):
+        if not MODEL_NAME.fullmatch(folder.name) or not folder.resolve().is_relative_to(root):
+            log.warning("skipping %s: not a model name, or outside the repository", folder)
+            continue
         is_model = (folder / CONFIG_FILE).exists() or any(
             p.is_dir() and p.name.isdigit() for p in folder.iterdir()
         )

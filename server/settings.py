@@ -1,12 +1,17 @@
 """The server's settings: environment variables with the ``ATTENTIVE_`` prefix (e.g.
 ``ATTENTIVE_GRPC_PORT=9001``), overridable by ``attentive serve`` flags. Nothing else in server/
-hard-codes a port, path or limit."""
+hard-codes a port, path or limit.
+
+Limits (docs: SECURITY.md): a request over a limit the *server* sets here is refused with
+RESOURCE_EXHAUSTED before any model work is done; a request a *model* cannot take (its card's
+max_batch_size or max_shape, its vocabulary) is INVALID_ARGUMENT."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from attentive.settings import Settings
 
@@ -29,16 +34,66 @@ class ServerSettings(Settings):
     inference_workers: int = Field(
         default=4, ge=1, description="Threads that run onnxruntime off the event loop."
     )
+    # ---- limits ----
     max_message_bytes: int = Field(
         default=256 * MiB,
         ge=1024,
         description="Largest gRPC message received or sent (Cora's features alone are 15 MB).",
     )
+    max_concurrent_requests: int = Field(
+        default=128,
+        ge=1,
+        description="Inference requests admitted at once (running on the inference_workers "
+        "threads or queued for one, FIFO); one more is refused with RESOURCE_EXHAUSTED.",
+    )
+    max_batch_size: int = Field(
+        default=256, ge=1, description="Largest batch (first dimension of a batching model)."
+    )
+    max_sequence_length: int = Field(
+        default=4096,
+        ge=1,
+        description="Largest variable-length axis of an input (tokens, after tokenizing text).",
+    )
+    max_graph_nodes: int = Field(
+        default=200_000, ge=1, description="Most nodes in one graph request (Pubmed: 19,717)."
+    )
+    max_graph_edges: int = Field(
+        default=2_000_000, ge=1, description="Most edges in one graph request (Pubmed: 88,648)."
+    )
+    max_text_bytes: int = Field(
+        default=64 * 1024, ge=1, description="Largest text element (UTF-8 bytes) before tokenizing."
+    )
+    # ---- access ----
     auth_token: SecretStr | None = Field(
         default=None,
-        description="When set, every call but health must send 'authorization: Bearer <token>'.",
+        description="When set, every call must send 'authorization: Bearer <token>' (health "
+        "too, unless health_open).",
     )
+    health_open: bool = Field(
+        default=True, description="With auth_token set: grpc.health.v1 still answers without it."
+    )
+    tls_cert_file: Path | None = Field(
+        default=None, description="PEM certificate chain: serve gRPC over TLS (with the key)."
+    )
+    tls_key_file: Path | None = Field(default=None, description="PEM private key of tls_cert_file.")
+    tls_client_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle: clients must present a certificate it signed (mutual TLS).",
+    )
+    # ---- lifecycle ----
     grace_period_s: float = Field(
         default=30.0, ge=0, description="On SIGTERM/SIGINT: time in-flight requests get to finish."
     )
     log_level: str = Field(default="INFO")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together: set both or neither")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("tls_client_ca_file (mutual TLS) needs tls_cert_file and tls_key_file")
+        for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"{name} {path} is not a file")
+        return self

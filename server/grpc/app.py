@@ -1,11 +1,15 @@
 """Lifecycle: build the grpc.aio server (inference + taxonomy + health + reflection), load the
 repository, serve metrics, and stop gracefully on SIGTERM / SIGINT: health goes NOT_SERVING, new
-calls are refused with UNAVAILABLE, in-flight calls get ``grace_period_s`` to finish, exit 0."""
+calls are refused with UNAVAILABLE, in-flight calls get ``grace_period_s`` to finish, exit 0.
+
+Access (SECURITY.md): TLS or mutual TLS on the gRPC port when ServerSettings names a certificate,
+and an optional bearer token checked by AuthInterceptor before any servicer runs."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import signal
 import threading
@@ -28,33 +32,70 @@ log = logging.getLogger("attentive.server")
 
 INFERENCE_SERVICE = grpc_service_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 TAXONOMY_SERVICE = taxonomy_pb2.DESCRIPTOR.services_by_name["TaxonomyService"].full_name
-OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+HEALTH_PREFIX = "/grpc.health.v1.Health/"
+
+# (request streaming, response streaming) -> the handler factory of that kind
+_HANDLERS: dict[tuple[bool, bool], Callable[..., grpc.RpcMethodHandler]] = {
+    (False, False): grpc.unary_unary_rpc_method_handler,
+    (False, True): grpc.unary_stream_rpc_method_handler,
+    (True, False): grpc.stream_unary_rpc_method_handler,
+    (True, True): grpc.stream_stream_rpc_method_handler,
+}
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
-    """With a token configured, calls (but health and reflection) need ``authorization: Bearer``."""
+    """With a token configured every call needs ``authorization: Bearer <token>`` (one such
+    header, compared in constant time), reflection included; health stays open when
+    ``health_open`` (load balancers probe without credentials). Anything else: UNAUTHENTICATED,
+    before a servicer or the data plane sees the request."""
 
-    def __init__(self, token: str) -> None:
-        self.expected = f"Bearer {token}"
+    def __init__(self, token: str, health_open: bool = True) -> None:
+        self.expected = f"Bearer {token}".encode()
+        self.open = (HEALTH_PREFIX,) if health_open else ()
+
+    def allowed(self, metadata: Any) -> bool:
+        values = [v for k, v in (metadata or ()) if k == "authorization"]
+        if len(values) != 1:
+            return False
+        value = values[0]
+        given = value.encode("utf-8", "replace") if isinstance(value, str) else bytes(value)
+        return hmac.compare_digest(given, self.expected)
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        if details.method.startswith(OPEN_PREFIXES):
-            return await continuation(details)
-        metadata = dict(details.invocation_metadata or ())
-        if metadata.get("authorization") == self.expected:
+        method = details.method or ""
+        if (self.open and method.startswith(self.open)) or self.allowed(
+            details.invocation_metadata
+        ):
             return await continuation(details)
         handler = await continuation(details)
 
         async def deny(request: Any, context: grpc.aio.ServicerContext) -> Any:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong auth token")
 
-        if handler is not None and handler.request_streaming:
-            return grpc.stream_stream_rpc_method_handler(deny)  # type: ignore[arg-type]
-        return grpc.unary_unary_rpc_method_handler(deny)
+        kind = (
+            (handler.request_streaming, handler.response_streaming) if handler else (False, False)
+        )
+        return _HANDLERS[kind](
+            deny,
+            request_deserializer=handler.request_deserializer if handler else None,
+            response_serializer=handler.response_serializer if handler else None,
+        )
+
+
+def server_credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
+    """TLS credentials from the settings' PEM files (None: plaintext)."""
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    client_ca = settings.tls_client_ca_file
+    return grpc.ssl_server_credentials(
+        [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())],
+        root_certificates=client_ca.read_bytes() if client_ca else None,
+        require_client_auth=client_ca is not None,
+    )
 
 
 class App:
@@ -75,7 +116,11 @@ class App:
             ("grpc.max_send_message_length", s.max_message_bytes),
             ("grpc.so_reuseport", 0),
         ]
-        interceptors = [AuthInterceptor(s.auth_token.get_secret_value())] if s.auth_token else []
+        interceptors = (
+            [AuthInterceptor(s.auth_token.get_secret_value(), s.health_open)]
+            if s.auth_token
+            else []
+        )
         server = grpc.aio.server(options=options, interceptors=interceptors)
         grpc_service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
             InferenceServicer(self.plane), server
@@ -93,17 +138,32 @@ class App:
         reflection.enable_server_reflection(names, server)
         for service in ("", INFERENCE_SERVICE, TAXONOMY_SERVICE):
             await self.health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
-        self.port = server.add_insecure_port(f"{s.host}:{s.grpc_port}")
+        credentials = server_credentials(s)
+        address = f"{s.host}:{s.grpc_port}"
+        if credentials is None:
+            self.port = server.add_insecure_port(address)
+        else:
+            self.port = server.add_secure_port(address, credentials)
         if self.port == 0:
             raise OSError(f"cannot bind gRPC to {s.host}:{s.grpc_port}")
         await server.start()
         self.server = server
-        log.info("gRPC listening on %s:%d (loading models)", s.host, self.port)
+        transport = (
+            "plaintext" if credentials is None else "mutual TLS" if s.tls_client_ca_file else "TLS"
+        )
+        log.info(
+            "gRPC listening on %s:%d (%s%s, loading models)",
+            s.host,
+            self.port,
+            transport,
+            ", token required" if s.auth_token else "",
+        )
         if s.metrics_port is not None:
             collector = StatsCollector(
                 lambda: self.plane.statistics(),
                 lambda: dict(self.plane.pending),
                 self.plane.ready_models,
+                lambda: {"in_flight": self.plane.inflight, "rejected": self.plane.rejected},
             )
             self._metrics_httpd, self.metrics_port = serve_metrics(
                 collector, s.host, s.metrics_port

@@ -8,7 +8,7 @@ import numpy as np
 
 from protos.gen.inference import grpc_service_pb2 as pb
 from server import codecs
-from server.errors import InvalidInput
+from server.errors import InvalidInput, NotSupported
 from server.messages import (
     IndexEntry,
     InferRequest,
@@ -50,6 +50,21 @@ def _has_contents(tensor: pb.ModelInferRequest.InferInputTensor) -> bool:
     )
 
 
+# Triton's shared-memory and classification extensions: refused by name, never half-honoured.
+UNSUPPORTED_TENSOR_PARAMETERS = (
+    "shared_memory_region",
+    "shared_memory_offset",
+    "shared_memory_byte_size",
+    "classification",
+)
+
+
+def _tensor_parameters(kind: str, name: str, params: Any) -> None:
+    for key in UNSUPPORTED_TENSOR_PARAMETERS:
+        if key in params:
+            raise NotSupported(f"{kind} '{name}': parameter '{key}' is not supported")
+
+
 def infer_request(message: pb.ModelInferRequest) -> InferRequest:
     raw = message.raw_input_contents
     if raw and len(raw) != len(message.inputs):
@@ -59,6 +74,7 @@ def infer_request(message: pb.ModelInferRequest) -> InferRequest:
     inputs = []
     for i, tensor in enumerate(message.inputs):
         name, datatype, shape = tensor.name, tensor.datatype, list(tensor.shape)
+        _tensor_parameters("input", name, tensor.parameters)
         if raw:
             if _has_contents(tensor):
                 raise InvalidInput(
@@ -72,6 +88,8 @@ def infer_request(message: pb.ModelInferRequest) -> InferRequest:
                 raise InvalidInput(f"input '{name}': {datatype} must be sent in raw_input_contents")
             data = codecs.from_list(name, datatype, shape, getattr(tensor.contents, field))
         inputs.append(Tensor(name, datatype, list(data.shape), data))
+    for output in message.outputs:
+        _tensor_parameters("output", output.name, output.parameters)
     return InferRequest(
         model_name=message.model_name,
         model_version=message.model_version,

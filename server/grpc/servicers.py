@@ -16,6 +16,7 @@ from protos.gen.inference import grpc_service_pb2_grpc as pb_grpc
 from server.dataplane import DataPlane
 from server.errors import ShuttingDown, grpc_errors, status_of
 from server.grpc import converters
+from server.validate import load_parameters, repository_name, unload_parameters
 from taxonomy.axes import ALIASES, AXES, DEFINITIONS
 from taxonomy.query import CardEntry
 
@@ -59,12 +60,16 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     @grpc_errors
     async def RepositoryIndex(self, request: Any, context: Any) -> pb.RepositoryIndexResponse:
-        return converters.repository_index(self.plane.repository_index(request.ready))
+        return converters.repository_index(
+            self.plane.repository_index(request.ready, request.repository_name)
+        )
 
     @grpc_errors
     async def RepositoryModelLoad(
         self, request: Any, context: Any
     ) -> pb.RepositoryModelLoadResponse:
+        repository_name(request.repository_name)
+        load_parameters(converters.parameters(request.parameters))
         await self.plane.load(request.model_name)
         return pb.RepositoryModelLoadResponse()
 
@@ -72,6 +77,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     async def RepositoryModelUnload(
         self, request: Any, context: Any
     ) -> pb.RepositoryModelUnloadResponse:
+        repository_name(request.repository_name)
+        unload_parameters(converters.parameters(request.parameters))
         await self.plane.unload(request.model_name)
         return pb.RepositoryModelUnloadResponse()
 
@@ -147,14 +154,14 @@ class TaxonomyServicer(tx_grpc.TaxonomyServiceServicer):
     async def ListModels(self, request: Any, context: Any) -> tx.ListModelsResponse:
         found = self.plane.list_models(_filters(request.all_of), _filters(request.any_of))
         return tx.ListModelsResponse(
-            models=[_summary(e, self.plane.model_ready(e.name)) for e in found]
+            models=[_summary(e, self.plane.serving(e.name)) for e in found]
         )
 
     @grpc_errors
     async def GetCard(self, request: Any, context: Any) -> tx.GetCardResponse:
         entry = self.plane.card(request.name)
         return tx.GetCardResponse(
-            summary=_summary(entry, self.plane.model_ready(entry.name)),
+            summary=_summary(entry, self.plane.serving(entry.name)),
             card_json=entry.card.to_json() if entry.card else "",
         )
 

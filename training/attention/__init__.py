@@ -10,6 +10,7 @@ from training.attention import (
     hierarchical,  # noqa: F401
     local,  # noqa: F401
     luong,  # noqa: F401
+    match,  # noqa: F401
     meta_embedding,  # noqa: F401
     multi_dimensional,  # noqa: F401
     scaled_dot_product,  # noqa: F401
