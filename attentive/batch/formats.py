@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from attentive.batch.journal import fsync_path
+
 FORMATS = ("jsonl", "csv", "parquet")
 SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}  # fmt: skip
 PARQUET_BATCH = 4096
@@ -252,18 +254,8 @@ def write_parquet(staging: Path, out: Path, types: dict[str, Any]) -> None:
             writer = pq.ParquetWriter(tmp, empty)
         writer.close()
         writer = None
-        _fsync_path(tmp)
+        fsync_path(tmp)
         tmp.replace(out)
     finally:
         if writer is not None:
             writer.close()
-
-
-def _fsync_path(path: Path) -> None:
-    import os
-
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -17,6 +17,7 @@ import pytest
 from server.grpc.app import BackgroundServer
 from server.settings import ServerSettings
 from tests.server import fake_repository
+from tests.server.conftest import server_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGLISH = fake_repository.ENGLISH
@@ -30,15 +31,7 @@ def free_port() -> int:
 
 
 def settings(repository: Path, port: int = 0) -> ServerSettings:
-    return ServerSettings(
-        repository=repository,
-        host="127.0.0.1",
-        grpc_port=port,
-        metrics_port=None,
-        execution_provider="cpu",
-        grace_period_s=2.0,
-        inference_workers=2,
-    )
+    return server_settings(repository, grpc_port=port, metrics_port=None, grace_period_s=2.0)
 
 
 @pytest.fixture(scope="session")

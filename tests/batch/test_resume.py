@@ -101,14 +101,21 @@ def test_server_that_starts_late_is_waited_for(tmp_path: Path, repository: Path)
     rows = sentences(200, seed=4)
     source = write_jsonl(tmp_path / "in.jsonl", rows)
     port = free_port()
-    proc = start(["--model", MODEL, "--input", str(source), "--output", str(tmp_path / "out.jsonl"),
-                  "--server", f"127.0.0.1:{port}"])  # fmt: skip
-    time.sleep(2.5)
-    assert proc.poll() is None  # still retrying
-    with BackgroundServer(settings(repository, port)):
-        out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
-    assert "UNAVAILABLE" in err and "retrying" in err
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(
+            batch_command("--model", MODEL, "--input", str(source),
+                          "--output", str(tmp_path / "out.jsonl"), "--server", f"127.0.0.1:{port}"),
+            cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=stderr, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while "retrying" not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.05)
+        assert "UNAVAILABLE" in log.read_text()  # no server yet: told, and retried
+        with BackgroundServer(settings(repository, port)):
+            proc.communicate(timeout=120)
+    assert proc.returncode == 0, log.read_text()
     got = read_jsonl(tmp_path / "out.jsonl")
     assert [r["output_text"] for r in got] == [translation(str(r["text"])) for r in rows]
 
