@@ -15,7 +15,8 @@ message, and the job goes on.
 Killed at any moment and run again with the same arguments, it continues where it stopped; the
 output then holds every row exactly once, byte-identical to an uninterrupted run (the journal
 OUTPUT.journal records what is committed; a different job refuses it: --restart starts over).
-Several --server addresses, or one DNS name with several addresses, are spread by gRPC's
+The job flags have ATTENTIVE_BATCH_* variables (attentive/batch/settings.py), used
+when the flag is not given. Several --server addresses, or one DNS name with several addresses, are spread by gRPC's
 round_robin policy. UNAVAILABLE / DEADLINE_EXCEEDED are retried with backoff; a job that still
 fails stops with status 1 and resumes when run again.
 """
@@ -37,9 +38,9 @@ def _mapping(text: str) -> tuple[str, str]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--input", required=True, type=Path, metavar="FILE")
-    parser.add_argument("--output", required=True, type=Path, metavar="FILE")
+    parser.add_argument("--model", help="(ATTENTIVE_BATCH_MODEL)")
+    parser.add_argument("--input", type=Path, metavar="FILE", help="(ATTENTIVE_BATCH_INPUT)")
+    parser.add_argument("--output", type=Path, metavar="FILE", help="(ATTENTIVE_BATCH_OUTPUT)")
     parser.add_argument(
         "--server",
         action="append",
@@ -48,14 +49,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default localhost:ATTENTIVE_GRPC_PORT)",
     )
     parser.add_argument(
-        "--columns", nargs="+", type=_mapping, default=[], metavar="COLUMN=INPUT",
+        "--columns", nargs="+", type=_mapping, metavar="COLUMN=INPUT",
         help="which column feeds which model input (text input or graph input)",
     )  # fmt: skip
-    parser.add_argument("--attention", action="store_true", help="also write attention outputs")
+    parser.add_argument(
+        "--attention", action="store_true", default=None, help="also write attention outputs"
+    )
     parser.add_argument("--outputs", nargs="+", metavar="NAME", help="exactly these outputs")
-    parser.add_argument("--batch-size", type=int, default=32, help="rows per chunk (default 32)")
-    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight (4)")
-    parser.add_argument("--id-column", default="id", help="input column with the row id (id)")
+    parser.add_argument("--batch-size", type=int, help="rows per chunk (default 32)")
+    parser.add_argument("--concurrency", type=int, help="requests in flight (default 4)")
+    parser.add_argument("--id-column", help="input column with the row id (default id)")
     parser.add_argument("--errors", type=Path, metavar="FILE", help="OUTPUT.errors.jsonl")
     parser.add_argument("--journal", type=Path, metavar="FILE", help="OUTPUT.journal")
     parser.add_argument("--input-format", choices=["jsonl", "csv", "parquet"])
@@ -69,12 +72,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     progress.add_argument("--no-progress", dest="progress", action="store_false")
 
 
+def _with_environment(args: argparse.Namespace) -> argparse.Namespace:
+    """Flags not given take their ATTENTIVE_BATCH_* variable (attentive.batch.settings)."""
+    from attentive.batch.settings import BatchSettings
+
+    env = BatchSettings()
+    merged = argparse.Namespace(**vars(args))
+    for name in ("model", "input", "output", "attention", "batch_size", "concurrency", "id_column"):
+        if getattr(args, name) is None:
+            setattr(merged, name, getattr(env, name))
+    merged.server = args.server or env.split(env.server) or None
+    merged.outputs = args.outputs or env.split(env.outputs) or None
+    merged.columns = args.columns or [_mapping(c) for c in env.split(env.columns)]
+    return merged
+
+
 def run(args: argparse.Namespace) -> int:
     from attentive.batch import journal, plan, sender
     from attentive.batch.job import Job, summary_line
     from attentive.batch.job import run as run_job
     from server.settings import ServerSettings
 
+    try:
+        args = _with_environment(args)
+    except (ValueError, argparse.ArgumentTypeError) as error:
+        print(f"attentive batch: error: ATTENTIVE_BATCH_*: {error}", file=sys.stderr)
+        return 2
+    missing = [f"--{n}" for n in ("model", "input", "output") if getattr(args, n) is None]
+    if missing:
+        print(
+            f"attentive batch: error: {', '.join(missing)} required (or ATTENTIVE_BATCH_"
+            f"{'/'.join(m[2:].upper() for m in missing)})",
+            file=sys.stderr,
+        )
+        return 2
     if args.batch_size < 1 or args.concurrency < 1:
         print("attentive batch: --batch-size and --concurrency must be at least 1", file=sys.stderr)
         return 2

@@ -187,3 +187,30 @@ def test_batch_never_imports_torch_or_onnxruntime() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_arguments_from_the_environment(
+    tmp_path: Path,
+    address: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docker compose's batch service passes its arguments as ATTENTIVE_BATCH_* variables."""
+    rows = [{"key": "k1", "title": "a cat", "body": "the dog"}]
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "out.jsonl"
+    for name, value in {
+        "MODEL": MODEL, "INPUT": str(source), "OUTPUT": str(out), "SERVER": address,
+        "COLUMNS": "body=source_text", "ATTENTION": "true", "ID_COLUMN": "key", "BATCH_SIZE": "5",
+    }.items():  # fmt: skip
+        monkeypatch.setenv(f"ATTENTIVE_BATCH_{name}", value)
+    code, _, err = batch(capsys)
+    assert code == 0, err
+    (row,) = read_jsonl(out)
+    assert row["id"] == "k1" and row["output_text"] == "die hund" and "cross_attention" in row
+    code, _, err = batch(capsys, "--columns", "title=source_text", "--restart")  # a flag wins
+    assert code == 0, err
+    assert read_jsonl(out)[0]["output_text"] == "ein katze"
+    monkeypatch.delenv("ATTENTIVE_BATCH_MODEL")
+    code, _, err = batch(capsys)
+    assert code == 2 and "--model" in err and "ATTENTIVE_BATCH_MODEL" in err
