@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "taxonomy": ("taxonomy", "query the survey's taxonomy over the built models"),
     "bench": ("bench", "quality and performance benchmarks (results JSON + markdown)"),
     "data": ("data", "datasets: list, fetch (verified, converted), check, info"),
+    "show": ("show", "draw what a served model attended to (PNG, or text in the terminal)"),
     "batch": ("batch", "score a JSONL / CSV / Parquet file on running servers, resumable"),
     "health": ("health", "ask a server's gRPC health service (exit 0 when SERVING)"),
 }
