@@ -11,6 +11,7 @@ from training.attention import (
     local,  # noqa: F401
     luong,  # noqa: F401
     match,  # noqa: F401
+    memory_hop,  # noqa: F401
     meta_embedding,  # noqa: F401
     multi_dimensional,  # noqa: F401
     scaled_dot_product,  # noqa: F401
