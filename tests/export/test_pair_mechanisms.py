@@ -25,7 +25,7 @@ class Interaction(nn.Module):
         self.proj = nn.Linear(4, 4)
         self.attention = CosineInteraction()
 
-    def forward(self, left: Tensor, right: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, left: Tensor, right: Tensor) -> tuple[Tensor, ...]:
         left_keep, right_keep = left[..., 0] != 0, right[..., 0] != 0  # (B, L), (B, R)
         return self.attention(self.proj(left), self.proj(right), left_keep, right_keep)
 
@@ -74,7 +74,9 @@ def _spec(module: nn.Module, outputs: list[str]) -> ExportSpec:
 
 def test_cosine_interaction_is_one_named_function_with_parity() -> None:
     torch.manual_seed(0)
-    spec = _spec(Interaction(), ["left_out", "right_out", "attention"])
+    spec = _spec(
+        Interaction(), ["left_out", "right_out", "attention", "left_weights", "right_weights"]
+    )
     exported = to_onnx(spec)
     ops = count_ops(exported.model.graph)
     assert ops[f"{DOMAIN}::CosineInteractionAttention"] == 1

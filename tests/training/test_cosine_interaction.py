@@ -66,7 +66,7 @@ def test_padded_words_get_zero_attention_and_change_nothing() -> None:
     left_keep = torch.tensor([[True, True, False]])
     right_keep = torch.tensor([[True, True, False, False]])
     layer = CosineInteraction()
-    left, right, similarity = layer(x, y, left_keep, right_keep)
+    left, right, similarity, layer_x, layer_y = layer(x, y, left_keep, right_keep)
     assert left.shape == (1, 3, 4) and right.shape == (1, 4, 4) and similarity.shape == (1, 3, 4)
     assert similarity[0, :2, :2].tolist() == [pytest.approx(row, abs=1e-6) for row in d]
     assert torch.all(similarity[0, 2, :] == 0) and torch.all(similarity[0, :, 2:] == 0)
@@ -75,6 +75,7 @@ def test_padded_words_get_zero_attention_and_change_nothing() -> None:
     assert w_x[0].tolist() == pytest.approx([*e_x, 0.0], abs=1e-6)
     assert w_y[0].tolist() == pytest.approx([*e_y, 0.0, 0.0], abs=1e-6)
     assert w_x[0, 2] == 0.0 and torch.all(w_y[0, 2:] == 0.0)
+    assert torch.equal(layer_x, w_x) and torch.equal(layer_y, w_y)
     # the re-weighted half of a padded word is exactly zero, whatever its vector
     assert torch.all(left[0, 2, 2:] == 0) and torch.all(right[0, 2:, 2:] == 0)
     assert left[0, :2, 2:].tolist() == [

@@ -82,7 +82,9 @@ COSINE_INTERACTION = register(
 
 class CosineInteraction(AttentionLayer):
     """The layer (no parameters): forward(left (B, L, D), right (B, R, D), left_keep (B, L),
-    right_keep (B, R)) -> left' (B, L, 2D), right' (B, R, 2D), D (B, L, R)."""
+    right_keep (B, R)) -> left' (B, L, 2D), right' (B, R, 2D), D (B, L, R), E_x (B, L),
+    E_y (B, R). (E_x, E_y are recomputed from D by :func:`interaction_weights`, outside the
+    ONNX function, so that a model can serve the word weights it applied.)"""
 
     def __init__(self) -> None:
         super().__init__(
@@ -95,8 +97,9 @@ class CosineInteraction(AttentionLayer):
 
     def forward(
         self, left: Tensor, right: Tensor, left_keep: Tensor, right_keep: Tensor
-    ) -> tuple[Tensor, Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         mask = left_keep.unsqueeze(2) & right_keep.unsqueeze(1)  # (B, L, R)
         out, similarity = self.core(left, right, right, mask)  # (B, L + R, 2D), (B, L, R)
         left_out, right_out = torch.split(out, [left.shape[1], right.shape[1]], dim=1)
-        return left_out, right_out, similarity
+        left_weights, right_weights = interaction_weights(similarity, mask)  # (B, L), (B, R)
+        return left_out, right_out, similarity, left_weights, right_weights

@@ -3,6 +3,7 @@
 from training.models import (
     gat,  # noqa: F401
     luong,  # noqa: F401
+    mpcnn,  # noqa: F401
     rnnsearch,  # noqa: F401
     seq2seq,  # noqa: F401
     sat,  # noqa: F401

@@ -1,0 +1,196 @@
+"""The multi-perspective sentence model and the structured similarity measurement layer of MP-CNN
+(He, Gimpel, Lin 2015, sections 3 and 4), as the attention MPCNN (He et al. 2016) uses them.
+
+Sentence model (:class:`MultiPerspectiveCNN`), over word vectors x (B, L, C):
+
+* block A, holistic filters: Fa filters over whole word vectors, window ws ∈ {1, 2, 3}, tanh,
+  then max, min and mean pooling over positions -> group(ws, p) (B, Fa). ws = ∞ pools the input
+  itself: max, min and mean over every entry of the sentence's matrix -> (B, 1), as the Castor
+  reimplementation does;
+* block B, per-dimension filters: Fb filters for each of the C dimensions separately (a grouped
+  convolution), window ws ∈ {1, 2, 3}, tanh, max and min pooling -> (B, C, Fb).
+
+Windows: every window starts on a real word and reads zeros past the sentence's end (the input's
+padded positions are zeroed), so a sentence gets the same features however much padding its batch
+adds (padding never reaches a pooling: masked out). No window is skipped for short sentences.
+
+Similarity layer (:class:`StructuredSimilarity`), two sentences' groups in, one feature vector out:
+
+* horizontal comparison (Algorithm 1), for each pooling p and each holistic filter i: the vector
+  of filter i over all windows (∞'s scalar broadcast) compared with cos and L2 -> 2 features;
+* vertical comparison (Algorithm 2), block A: for each p, every pair of finite windows (ws1, ws2)
+  and the (∞, ∞) pair, the two group vectors compared with [cos, L2, |x - y|]; block B: for max
+  and min, each finite window and each per-dimension filter k, the (B, C) vectors compared the same.
+
+Legend: B batch, L words, C word-vector dim (2 x the embedding dim after the attention input
+interaction), Fa holistic filters, Fb per-dimension filters, W windows with ∞.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+POOLS_A = ("max", "min", "mean")
+POOLS_B = ("max", "min")
+BIG = 1e4  # masked positions move this far (conv outputs before tanh are far smaller)
+EPS = 1e-6  # inside the square root of L2 distances (its gradient at 0) and under cos norms
+
+
+def masked_pool(values: Tensor, mask: Tensor, pool: str, dim: int = -1) -> Tensor:
+    """values pooled over axis ``dim`` where ``mask`` (float, broadcastable to values: 1 real,
+    0 padding) is 1: max, min or mean. Every row must keep at least one position. Masking adds
+    ∓ a large constant (one pass, a free backward) rather than masked_fill (a copy and a where);
+    max/min with indices backpropagate by a scatter into the argmax (amax compares and divides
+    over the whole tensor: 3x slower here on block B)."""
+    if pool == "max":
+        return (values - (1 - mask) * BIG).max(dim).values
+    if pool == "min":
+        return (values + (1 - mask) * BIG).min(dim).values
+    return (values * mask).sum(dim) / mask.sum(dim)
+
+
+class PerDimensionConv(nn.Module):
+    """Fb filters of width ws over each of the C dimensions on its own (block B), as one batched
+    matmul over the dimensions: out[c, b, t, k] = Σ_j W[c, j, k] x[b, c, t + j] + bias[c, k].
+    (The same arithmetic as a grouped Conv1d, ~1.8x faster here forward + backward: mkldnn's
+    grouped convolution with one input channel per group is slow on CPU.)"""
+
+    def __init__(self, channels: int, filters: int, width: int) -> None:
+        super().__init__()
+        self.width = width
+        bound = width**-0.5  # Conv1d's default init: fan_in = width
+        self.weight = nn.Parameter(torch.empty(channels, width, filters).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(channels, 1, filters).uniform_(-bound, bound))
+
+    def forward(self, padded: Tensor, length: int) -> Tensor:
+        """padded (B, C, L + ws - 1) -> (C, B, L, Fb), before tanh."""
+        B, C, _ = padded.shape
+        windows = torch.stack(
+            [padded[:, :, j : j + length] for j in range(self.width)], dim=-1
+        )  # (B, C, L, ws)
+        rows = windows.permute(1, 0, 2, 3).reshape(C, -1, self.width)  # (C, B L, ws)
+        out = torch.baddbmm(self.bias, rows, self.weight)  # (C, B L, Fb)
+        return out.reshape(C, B, length, -1)  # (C, B, L, Fb)
+
+
+@dataclass
+class Groups:
+    """One sentence's pooled features: block A ``a[ws][pool]`` (B, Fa), or (B, 1) for ∞ (key
+    0); block B ``b[ws][pool]`` (B, C, Fb)."""
+
+    a: dict[int, dict[str, Tensor]]
+    b: dict[int, dict[str, Tensor]]
+
+
+INF = 0  # block A's key for the window ∞
+
+
+class MultiPerspectiveCNN(nn.Module):
+    def __init__(
+        self, channels: int, holistic: int, per_dim: int, windows: tuple[int, ...]
+    ) -> None:
+        super().__init__()
+        self.windows = windows
+        self.per_dim = per_dim
+        self.holistic = nn.ModuleList(nn.Conv1d(channels, holistic, ws) for ws in windows)
+        self.per_dimension = nn.ModuleList(
+            PerDimensionConv(channels, per_dim, ws) for ws in windows
+        )
+
+    def forward(self, x: Tensor, keep: Tensor) -> Groups:
+        """x (B, L, C) word vectors, zero at padded positions; keep (B, L)."""
+        B, L, C = x.shape
+        x = x.transpose(1, 2)  # (B, C, L)
+        real = keep.to(x.dtype)  # (B, L)
+        mask_a = real.unsqueeze(1)  # (B, 1, L)
+        mask_b = real.reshape(1, B, L, 1)  # (1, B, L, 1)
+        a: dict[int, dict[str, Tensor]] = {}
+        b: dict[int, dict[str, Tensor]] = {}
+        for ws, holistic, per_dim in zip(
+            self.windows, self.holistic, self.per_dimension, strict=True
+        ):
+            padded = F.pad(x, (0, ws - 1))  # (B, C, L + ws - 1): windows run into zeros
+            out_a = holistic(padded)  # (B, Fa, L), before tanh
+            # tanh is increasing: max/min pooling before it equals pooling after, and the
+            # tanh then runs on (B, Fa) instead of (B, Fa, L) (and on (B, C, Fb) for block B)
+            a[ws] = {
+                "max": torch.tanh(masked_pool(out_a, mask_a, "max")),  # (B, Fa)
+                "min": torch.tanh(masked_pool(out_a, mask_a, "min")),
+                "mean": masked_pool(torch.tanh(out_a), mask_a, "mean"),
+            }
+            out_b = per_dim(padded, L)  # (C, B, L, Fb)
+            b[ws] = {
+                p: torch.tanh(masked_pool(out_b, mask_b, p, dim=2)).transpose(0, 1)  # (B, C, Fb)
+                for p in POOLS_B
+            }
+        whole = x.reshape(B, 1, -1)  # (B, 1, C L): every entry of the matrix
+        entries = mask_a.expand(B, C, L).reshape(B, 1, -1)  # (B, 1, C L)
+        a[INF] = {p: masked_pool(whole, entries, p) for p in POOLS_A}  # (B, 1)
+        return Groups(a, b)
+
+
+def cosine(x: Tensor, y: Tensor) -> Tensor:
+    """cos over the last axis: (..., N) x2 -> (...)."""
+    dot = (x * y).sum(-1)
+    return dot / (x.norm(dim=-1) * y.norm(dim=-1)).clamp_min(EPS)
+
+
+def l2(x: Tensor, y: Tensor) -> Tensor:
+    """Euclidean distance over the last axis (ε inside the root): (..., N) x2 -> (...)."""
+    return torch.sqrt(((x - y) ** 2).sum(-1) + EPS)
+
+
+def compare_full(x: Tensor, y: Tensor) -> Tensor:
+    """comU1 of the paper, [cos, L2, |x - y|]: (B, ..., N) x2 -> (B, ..., 2 + N)."""
+    return torch.cat([cosine(x, y).unsqueeze(-1), l2(x, y).unsqueeze(-1), (x - y).abs()], dim=-1)
+
+
+class StructuredSimilarity(nn.Module):
+    """forward(groups of sentence 1, groups of sentence 2) -> features (B, :meth:`size`)."""
+
+    def __init__(
+        self, channels: int, holistic: int, per_dim: int, windows: tuple[int, ...]
+    ) -> None:
+        super().__init__()
+        self.windows = windows
+        self.channels, self.holistic, self.per_dim = channels, holistic, per_dim
+
+    def size(self) -> int:
+        n = len(self.windows)
+        horizontal = len(POOLS_A) * 2 * self.holistic
+        vertical_a = len(POOLS_A) * (n * n * (2 + self.holistic) + 3)
+        vertical_b = len(POOLS_B) * n * self.per_dim * (2 + self.channels)
+        return horizontal + vertical_a + vertical_b
+
+    def horizontal(self, one: Groups, two: Groups) -> list[Tensor]:
+        feats = []
+        for p in POOLS_A:
+            width = one.a[self.windows[0]][p].shape[1]  # Fa
+            regs = []
+            for groups in (one, two):
+                cols = [groups.a[ws][p] for ws in self.windows]  # W - 1 of (B, Fa)
+                cols.append(groups.a[INF][p].expand(-1, width))  # ∞: its scalar, (B, Fa)
+                regs.append(torch.stack(cols, dim=2))  # (B, Fa, W)
+            feats += [cosine(*regs), l2(*regs)]  # (B, Fa) each
+        return feats
+
+    def vertical(self, one: Groups, two: Groups) -> list[Tensor]:
+        feats = []
+        for p in POOLS_A:
+            for ws1 in self.windows:
+                for ws2 in self.windows:
+                    feats.append(compare_full(one.a[ws1][p], two.a[ws2][p]))  # (B, 2 + Fa)
+            feats.append(compare_full(one.a[INF][p], two.a[INF][p]))  # (B, 3)
+        for p in POOLS_B:
+            for ws in self.windows:
+                x = one.b[ws][p].transpose(1, 2)  # (B, Fb, C): filter k's vector over dims
+                y = two.b[ws][p].transpose(1, 2)
+                feats.append(compare_full(x, y).flatten(1))  # (B, Fb (2 + C))
+        return feats
+
+    def forward(self, one: Groups, two: Groups) -> Tensor:
+        return torch.cat(self.horizontal(one, two) + self.vertical(one, two), dim=1)
