@@ -200,6 +200,8 @@ def minilm(vocab: Sequence[str], seed: int) -> VectorTable:
     weights_file, tokenizer_file = minilm_files()
     table = load_file(str(weights_file))[MINILM_KEY]  # (30522, 384)
     pieces = Tokenizer.from_file(str(tokenizer_file))
+    pieces.no_padding()  # the package's tokenizer.json pads every encoding to 128 [PAD] ids
+    pieces.no_truncation()
     unk = pieces.token_to_id("[UNK]")
     found: dict[int, np.ndarray] = {}
     whole = 0
