@@ -43,3 +43,9 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / "runs",
         description="Checkpoints and training logs written by build.",
     )
+    build_jobs: int = Field(
+        default_factory=lambda: max(1, min(4, os.cpu_count() or 1)),
+        ge=1,
+        description="Models that `attentive build` trains at once, each in its own process "
+        "with cores // jobs torch threads (most zoo models train on one thread).",
+    )

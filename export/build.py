@@ -7,10 +7,13 @@ rebuilt when its card's training config differs from the checkpoint's.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,29 +178,66 @@ def is_current(entry: Path, ckpt: checkpoint.Checkpoint) -> bool:
 
 
 def build(
-    models: list[str], preset: str, repo: Path, data_dir: Path, runs: Path, force: bool = False
+    models: list[str],
+    preset: str,
+    repo: Path,
+    data_dir: Path,
+    runs: Path,
+    force: bool = False,
+    jobs: int = 1,
 ) -> list[Built]:
+    """Build ``models`` (in their order), ``jobs`` at a time in worker processes when jobs > 1.
+
+    Each worker gets ``cores // jobs`` torch threads (``ATTENTIVE_TORCH_THREADS`` when set):
+    threads beyond the free cores spin against each other and slow every build down."""
     ensure_datasets([d for name in models for d in registry.get(name).datasets], data_dir)
-    torch.set_num_threads(2)
-    built = []
-    for name in models:
-        spec = registry.get(name)
-        run_dir = runs / preset / name
-        start = time.monotonic()
-        if force:
-            (run_dir / "model.ckpt").unlink(missing_ok=True)
-        ckpt = train(spec, preset, data_dir, run_dir)
-        entry = repo / name
-        if not force and is_current(entry, ckpt):
-            card = repository.read_card(entry)
-            assert card is not None
-            log(f"{name}: up to date in {entry}")
-            built.append(Built(name, entry, False, False, card))
-            continue
-        log(f"{name}: exporting")
-        result = export(spec, ckpt, data_dir, run_dir, repo)
-        ops = ", ".join(f"{k} x{v}" for k, v in result.card.export.attention_ops.items())  # type: ignore[union-attr]
-        metrics = ", ".join(f"{m.name}={m.value:g} ({m.split})" for m in result.card.metrics)
-        log(f"{name}: wrote {entry} [{ops}] {metrics} in {time.monotonic() - start:.0f}s")
-        built.append(result)
-    return built
+    jobs = max(1, min(jobs, len(models)))
+    if jobs == 1:
+        torch.set_num_threads(worker_threads(1))
+        return [build_one(name, preset, repo, data_dir, runs, force) for name in models]
+    context = multiprocessing.get_context("spawn")  # no forked OpenMP / torch state
+    with ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_init_worker, initargs=(worker_threads(jobs),)
+    ) as pool:
+        futures = [
+            pool.submit(build_one, name, preset, repo, data_dir, runs, force) for name in models
+        ]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def worker_threads(jobs: int) -> int:
+    override = os.environ.get("ATTENTIVE_TORCH_THREADS")
+    return int(override) if override else max(1, (os.cpu_count() or 1) // jobs)
+
+
+def _init_worker(threads: int) -> None:
+    os.environ["ATTENTIVE_TORCH_THREADS"] = str(threads)  # read by the trainer
+    torch.set_num_threads(threads)
+
+
+def build_one(
+    name: str, preset: str, repo: Path, data_dir: Path, runs: Path, force: bool = False
+) -> Built:
+    spec = registry.get(name)
+    run_dir = runs / preset / name
+    start = time.monotonic()
+    if force:
+        (run_dir / "model.ckpt").unlink(missing_ok=True)
+    ckpt = train(spec, preset, data_dir, run_dir)
+    entry = repo / name
+    if not force and is_current(entry, ckpt):
+        card = repository.read_card(entry)
+        assert card is not None
+        log(f"{name}: up to date in {entry}")
+        return Built(name, entry, False, False, card)
+    log(f"{name}: exporting")
+    result = export(spec, ckpt, data_dir, run_dir, repo)
+    ops = ", ".join(f"{k} x{v}" for k, v in result.card.export.attention_ops.items())  # type: ignore[union-attr]
+    metrics = ", ".join(f"{m.name}={m.value:g} ({m.split})" for m in result.card.metrics)
+    log(f"{name}: wrote {entry} [{ops}] {metrics} in {time.monotonic() - start:.0f}s")
+    return result

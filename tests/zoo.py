@@ -17,5 +17,6 @@ def build_tiny_zoo(repository: Path, runs: Path) -> Path:
     from export.build import build
     from training import registry
 
-    build(registry.names(), "tiny", repository, Settings().data, runs)
+    settings = Settings()
+    build(registry.names(), "tiny", repository, settings.data, runs, jobs=settings.build_jobs)
     return repository

@@ -15,6 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=str, help="default: $ATTENTIVE_DATA")
     parser.add_argument("--runs", type=str, help="checkpoints; default: $ATTENTIVE_RUNS")
     parser.add_argument("--force", action="store_true", help="retrain and re-export")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        help="models built at once, one process each; default: $ATTENTIVE_BUILD_JOBS",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
             Path(args.data) if args.data else settings.data,
             Path(args.runs) if args.runs else settings.runs,
             force=args.force,
+            jobs=args.jobs or settings.build_jobs,
         )
     except DatasetsMissing as missing:  # says which datasets and how to place them
         print(f"attentive build: {missing}", file=sys.stderr)
