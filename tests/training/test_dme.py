@@ -14,7 +14,7 @@ from training.models.dme import PRESETS, BiLSTMMax, DMEClassifier, DMEConfig
 def _model() -> DMEClassifier:
     torch.manual_seed(0)
     cfg = with_overrides(DMEConfig(), PRESETS["tiny"])
-    cfg = with_overrides(cfg, {"vector_sets": ["random", "word2vec"]})  # both 12-d, unloaded
+    cfg = with_overrides(cfg, {"data": {"vectors": "random+word2vec"}})  # both 12-d, unloaded
     return DMEClassifier(cfg).eval()
 
 

@@ -4,7 +4,8 @@ config's default task); measured on MSRP paraphrase identification too by overri
 ``data.task``.
 
     w_ij          token i's vector from embedding set j (fixed tables: word2vec trained here
-                  and the MiniLM token-embedding table, training/data/vectors.py)
+                  and the MiniLM token-embedding table, training/data/vectors.py; the sets are
+                  ``data.vectors`` joined by "+", default "word2vec+minilm")
     w^DME_i       = Σ_j α_ij (P_j w_ij + c_j),  α_ij = softmax_j(a · (P_j w_ij + c_j) + b)
                     (training/attention/meta_embedding.py; both sentences in one call)
     u, v          = max over time of a BiLSTM over each sentence's meta-embeddings (shared)
@@ -57,15 +58,18 @@ from training.tasks.sentence_pair import (
     make_task,
 )
 
+SEPARATOR = "+"  # data.vectors names the embedding sets: "word2vec+minilm"
+
 
 @dataclass
 class DMEConfig(PairConfig):
-    vector_sets: list[str] = field(default_factory=lambda: ["word2vec", "minilm"])
     projection: int = 256  # d' (the paper: 256)
     hidden: int = 256  # BiLSTM units per direction (the paper: 512 on SNLI)
     mlp: int = 512  # the classifier's hidden layer (the paper: 1024)
     dropout: float = 0.2  # on the meta-embeddings and the classifier's hidden layer
-    data: PairData = field(default_factory=lambda: PairData(task="sick-entailment"))
+    data: PairData = field(
+        default_factory=lambda: PairData(task="sick-entailment", vectors="word2vec+minilm")
+    )
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
             epochs=30, lr=4e-4, batch_size=64, patience=6, clip_norm=5.0, threads=2
@@ -76,11 +80,11 @@ class DMEConfig(PairConfig):
 PRESETS: dict[str, dict[str, Any]] = {
     # Tests: seconds. A random trainable table and MiniLM's (no word2vec training in a test).
     "tiny": {
-        "vector_sets": ["random", "minilm"],
         "projection": 16,
         "hidden": 16,
         "mlp": 32,
         "data": {
+            "vectors": "random+minilm",
             "embed_dim": 12,
             "vocab_size": 2000,
             "max_length": 24,
@@ -99,6 +103,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The paper's setup at half its widths, capped at 10 minutes (2 cores).
     "full": {"train": {"max_minutes": 10.0}},
 }
+
+
+def vector_sets(data: PairData) -> list[str]:
+    """The embedding sets ``data.vectors`` names, "word2vec+minilm" -> [word2vec, minilm]."""
+    return data.vectors.split(SEPARATOR)
 
 
 class BiLSTMMax(nn.Module):
@@ -126,7 +135,7 @@ class DMEClassifier(nn.Module):
     def __init__(self, cfg: DMEConfig) -> None:
         super().__init__()
         data = cfg.data
-        self.vector_sets = list(cfg.vector_sets)
+        self.vector_sets = vector_sets(data)
         self.train_vectors = data.train_vectors
         dims = [vectors.dimension(name, data.embed_dim) for name in self.vector_sets]
         self.embeddings = nn.ModuleList(
@@ -166,7 +175,7 @@ def build(cfg: DMEConfig) -> nn.Module:
 
 
 def attention_outputs(cfg: DMEConfig) -> list[AttentionOutput]:
-    sets = ", ".join(f"{j} = {name}" for j, name in enumerate(cfg.vector_sets))
+    sets = ", ".join(f"{j} = {name}" for j, name in enumerate(vector_sets(cfg.data)))
     return [
         AttentionOutput(
             name=f"{side}_set_weights",
