@@ -79,6 +79,7 @@ class DataPlane:
         self.inflight = 0  # inference requests admitted and not yet answered
         self.rejected = 0  # refused for max_concurrent_requests
         self._locks: dict[str, asyncio.Lock] = {}
+        self._runs: set[ort.RunOptions] = set()  # onnxruntime runs in progress
         self.models: dict[str, ModelState] = {}
         self.stats: dict[tuple[str, str], ModelStats] = {}
         self.pending: Counter[tuple[str, str]] = Counter()
@@ -171,6 +172,13 @@ class DataPlane:
 
     def begin_shutdown(self) -> None:
         self.stopping = True
+
+    def terminate_runs(self) -> int:
+        """Tell every onnxruntime run in progress to stop (the grace period is over)."""
+        runs = list(self._runs)
+        for options in runs:
+            options.terminate = True
+        return len(runs)
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
@@ -371,6 +379,7 @@ class DataPlane:
         options = ort.RunOptions()
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self.executor, _run, model, feeds, needed, options)
+        self._runs.add(options)
         try:
             results, began, ended = await asyncio.wait_for(future, timeout)
         except TimeoutError:
@@ -381,6 +390,8 @@ class DataPlane:
         except asyncio.CancelledError:
             options.terminate = True  # the client went away: stop onnxruntime too
             raise
+        finally:
+            self._runs.discard(options)
         stats.queue.add(max(0, began - prepared))
         stats.compute_infer.add(ended - began)
         stats.execution_count += 1

@@ -152,9 +152,16 @@ def load(
     if inter_op:
         options.inter_op_num_threads = inter_op
     path = entry.model_file(version)
+    shown = f"{entry.name}/{path.relative_to(entry.path)}"  # clients see repository paths only
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    session = policy.session(str(path), options)
+        raise FileNotFoundError(f"{shown} does not exist")
+    try:
+        session = policy.session(str(path), options)
+    except Exception as error:
+        if not type(error).__module__.startswith("onnxruntime"):
+            raise
+        detail = str(error).replace(str(path), shown)
+        raise ValueError(f"{shown} is not a loadable ONNX model: {detail}") from None
     provider = session.get_providers()[0]
     if entry.card is not None:
         inputs, outputs = list(entry.card.io.inputs), list(entry.card.io.outputs)
@@ -182,7 +189,7 @@ def _codec(model: LoadedModel, tokenizer: str) -> TextCodec:
         io_ = model.entry.card.io  # type: ignore[union-attr]
         path = model.entry.path / tokenizer
         if not path.is_file():
-            raise FileNotFoundError(f"tokenizer {tokenizer} missing from {model.entry.path}")
+            raise FileNotFoundError(f"tokenizer {tokenizer} missing from {model.entry.name}/")
         pad = io_.pad_id if io_.pad_id is not None else 0
         model.text[tokenizer] = TextCodec(path, pad, io_.bos_id, io_.eos_id)
     return model.text[tokenizer]

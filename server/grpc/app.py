@@ -197,6 +197,11 @@ class App:
         await self.health.enter_graceful_shutdown()
         if self.server is not None:
             await self.server.stop(self.settings.grace_period_s)
+        # Calls still running were cancelled at the grace period's end; their onnxruntime runs
+        # would go on in the worker threads (and hold the exit) unless told to stop.
+        stopped = self.plane.terminate_runs()
+        if stopped:
+            log.warning("grace period over: stopped %d inference runs", stopped)
         self.plane.close()
         if self._metrics_httpd is not None:
             self._metrics_httpd.shutdown()

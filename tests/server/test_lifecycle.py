@@ -145,10 +145,15 @@ def test_typed_contents_and_output_selection(
 
 
 @pytest.fixture
-def serve_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
+def serve_process(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """`attentive serve` in a subprocess over the slow model; the grace period (default 60 s)
+    can be set with ``@pytest.mark.parametrize("serve_process", [seconds], indirect=True)``."""
     repository = tmp_path / "repository"
     fake_repository.slow_model(repository / fake_repository.SLOW)
-    env = dict(os.environ, ATTENTIVE_GRACE_PERIOD_S="60", PYTHONUNBUFFERED="1")
+    grace = str(getattr(request, "param", 60))
+    env = dict(os.environ, ATTENTIVE_GRACE_PERIOD_S=grace, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
         [sys.executable, "-m", "attentive", "serve", "--repository", str(repository),
          "--host", "127.0.0.1", "--port", "0", "--no-metrics", "--log-level", "WARNING"],
@@ -207,3 +212,79 @@ def test_sigterm_lets_the_in_flight_request_finish(
         finished = in_flight.result(timeout=120)
         assert list(finished.outputs[0].shape) == [96, 96]
     assert process.wait(timeout=60) == 0
+
+
+def _wait_until_running(stub: pb_grpc.GRPCInferenceServiceStub, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        stats = stub.ModelStatistics(
+            pb.ModelStatisticsRequest(name=fake_repository.SLOW), timeout=10
+        )
+        if stats.model_stats[0].inference_stats.compute_input.count >= count:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"the server never had {count} requests")
+
+
+def test_sigterm_under_load_finishes_in_flight_refuses_new_and_exits_0(
+    serve_process: tuple[subprocess.Popen[str], int],
+) -> None:
+    """Three long requests in flight (of four workers) and a client sending short ones without
+    pause: after SIGTERM the long ones all finish, the client only ever hears UNAVAILABLE, and
+    the exit code is 0."""
+    process, port = serve_process
+    outcomes: list[tuple[float, grpc.StatusCode]] = []
+    stop = threading.Event()
+    quick = infer_request(fake_repository.SLOW, {"iterations": np.array([1], np.int64)})
+
+    def pressure() -> None:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = pb_grpc.GRPCInferenceServiceStub(ch)
+            while not stop.is_set():
+                try:
+                    stub.ModelInfer(quick, timeout=30)
+                    outcomes.append((time.monotonic(), grpc.StatusCode.OK))
+                except grpc.RpcError as error:
+                    outcomes.append((time.monotonic(), error.code()))  # type: ignore[attr-defined]
+                    time.sleep(0.01)
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        slow = infer_request(fake_repository.SLOW, {"iterations": np.array([40_000], np.int64)})
+        long_ones = [stub.ModelInfer.future(slow, timeout=120) for _ in range(3)]
+        _wait_until_running(stub, 3)
+        thread = threading.Thread(target=pressure)
+        thread.start()
+        while not outcomes:
+            time.sleep(0.01)
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        for future in long_ones:
+            assert list(future.result(timeout=120).outputs[0].shape) == [96, 96]
+        assert process.wait(timeout=60) == 0
+        stop.set()
+        thread.join(30)
+    assert time.monotonic() - signalled < 60  # within the grace period
+    before = [code for at, code in outcomes if at < signalled]
+    after = [code for at, code in outcomes if at > signalled + 0.5]
+    assert before and set(before) == {grpc.StatusCode.OK}
+    assert after and set(after) == {grpc.StatusCode.UNAVAILABLE}, set(after)
+
+
+@pytest.mark.parametrize("serve_process", [2.0], indirect=True)
+def test_sigterm_past_the_grace_period_cancels_the_rest_and_exits_0(
+    serve_process: tuple[subprocess.Popen[str], int],
+) -> None:
+    process, port = serve_process
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        endless = infer_request(fake_repository.SLOW, {"iterations": np.array([10**9], np.int64)})
+        in_flight = stub.ModelInfer.future(endless, timeout=300)
+        _wait_until_running(stub, 1)
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        assert time.monotonic() - signalled < 20  # the grace (2 s), then onnxruntime is stopped
+        with pytest.raises(grpc.RpcError) as caught:
+            in_flight.result(timeout=30)
+        assert caught.value.code() in {grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE}
