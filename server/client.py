@@ -1,14 +1,22 @@
 """A small client of this server's two services, for the CLI (`attentive infer`, `attentive
-taxonomy --server`). Imports grpc and the generated stubs, never onnxruntime or torch."""
+taxonomy --server`). Imports grpc and the generated stubs, never onnxruntime or torch.
+
+Access: ``token`` is sent as ``authorization: Bearer <token>``; ``tls`` (a :class:`Tls`) makes the
+channel TLS, mutual when it names a client certificate. :class:`ClientSettings` reads both from the
+environment (``ATTENTIVE_AUTH_TOKEN``, ``ATTENTIVE_TLS``, ``ATTENTIVE_TLS_CA_FILE``, ...), so every
+command that talks to the server takes them the same way."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
 import numpy as np
+from pydantic import Field, SecretStr
 
+from attentive.settings import Settings
 from protos.gen.attentive.taxonomy.v1 import taxonomy_pb2 as tx
 from protos.gen.attentive.taxonomy.v1 import taxonomy_pb2_grpc as tx_grpc
 from protos.gen.inference import grpc_service_pb2 as pb
@@ -23,13 +31,83 @@ OPTIONS = [
 ]
 
 
+@dataclass(frozen=True)
+class Tls:
+    """How a client reaches a TLS server: the roots it trusts (None: the system's), and for
+    mutual TLS its own certificate and key (PEM files)."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    server_name: str | None = None  # check the certificate for this name instead of the host
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        def read(path: Path | None) -> bytes | None:
+            return Path(path).read_bytes() if path else None
+
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("a client certificate needs its key (and the other way round)")
+        return grpc.ssl_channel_credentials(
+            root_certificates=read(self.ca_file),
+            private_key=read(self.key_file),
+            certificate_chain=read(self.cert_file),
+        )
+
+    def options(self) -> list[tuple[str, Any]]:
+        return [("grpc.ssl_target_name_override", self.server_name)] if self.server_name else []
+
+
+class ClientSettings(Settings):
+    """What a client of the server reads from the environment (``ATTENTIVE_`` prefix)."""
+
+    auth_token: SecretStr | None = Field(default=None, description="Bearer token to send.")
+    tls: bool = Field(default=False, description="Connect with TLS (implied by the files below).")
+    tls_ca_file: Path | None = Field(default=None, description="PEM roots to trust (server CA).")
+    tls_client_cert_file: Path | None = Field(default=None, description="Mutual TLS: my cert.")
+    tls_client_key_file: Path | None = Field(default=None, description="Mutual TLS: my key.")
+    tls_server_name: str | None = Field(default=None, description="Name the cert must carry.")
+
+    def token(self) -> str | None:
+        return self.auth_token.get_secret_value() if self.auth_token else None
+
+    def tls_config(self) -> Tls | None:
+        files = (self.tls_ca_file, self.tls_client_cert_file, self.tls_client_key_file)
+        if not self.tls and not any(files) and not self.tls_server_name:
+            return None
+        return Tls(*files, server_name=self.tls_server_name)
+
+
+def open_channel(address: str, tls: Tls | None = None) -> grpc.Channel:
+    if tls is None:
+        return grpc.insecure_channel(address, options=OPTIONS)
+    return grpc.secure_channel(address, tls.credentials(), options=OPTIONS + tls.options())
+
+
 class Client:
-    def __init__(self, address: str, token: str | None = None, timeout: float = 60.0) -> None:
-        self.channel = grpc.insecure_channel(address, options=OPTIONS)
+    def __init__(
+        self,
+        address: str,
+        token: str | None = None,
+        timeout: float = 60.0,
+        tls: Tls | None = None,
+    ) -> None:
+        self.channel = open_channel(address, tls)
         self.inference = pb_grpc.GRPCInferenceServiceStub(self.channel)
         self.taxonomy = tx_grpc.TaxonomyServiceStub(self.channel)
         self.metadata = [("authorization", f"Bearer {token}")] if token else None
         self.timeout = timeout
+
+    @classmethod
+    def from_env(
+        cls,
+        address: str,
+        timeout: float = 60.0,
+        token: str | None = None,
+        tls: Tls | None = None,
+    ) -> Client:
+        """A client with the token and TLS of ClientSettings, unless given here."""
+        settings = ClientSettings()
+        return cls(address, token or settings.token(), timeout, tls or settings.tls_config())
 
     def close(self) -> None:
         self.channel.close()
@@ -80,5 +158,5 @@ class Client:
 
 def card_entries(address: str, timeout: float = 30.0) -> list[CardEntry]:
     """``attentive taxonomy --server`` data source: the server's cards as taxonomy.query entries."""
-    with Client(address, timeout=timeout) as client:
+    with Client.from_env(address, timeout=timeout) as client:
         return client.card_entries()

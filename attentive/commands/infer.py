@@ -34,8 +34,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", action="append", dest="outputs", help="outputs to return")
     parser.add_argument("--repository", type=Path, help="local repository, for token strings")
     parser.add_argument("--token", help="auth token (ATTENTIVE_AUTH_TOKEN)")
+    add_tls_arguments(parser)
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
     parser.add_argument("--raw", action="store_true", help="print outputs as KServe v2 JSON")
+
+
+def add_tls_arguments(parser: argparse.ArgumentParser) -> None:
+    """TLS flags of the commands that call the server (each also an ATTENTIVE_* variable)."""
+    parser.add_argument("--tls", action="store_true", help="use TLS (ATTENTIVE_TLS)")
+    parser.add_argument("--tls-ca", type=Path, help="PEM roots to trust (ATTENTIVE_TLS_CA_FILE)")
+    parser.add_argument(
+        "--tls-cert", type=Path, help="mutual TLS certificate (ATTENTIVE_TLS_CLIENT_CERT_FILE)"
+    )
+    parser.add_argument(
+        "--tls-key", type=Path, help="mutual TLS key (ATTENTIVE_TLS_CLIENT_KEY_FILE)"
+    )
+    parser.add_argument(
+        "--tls-server-name", help="name the server certificate carries (ATTENTIVE_TLS_SERVER_NAME)"
+    )
+
+
+def client_settings(args: argparse.Namespace) -> Any:
+    """ClientSettings from the environment, with the command's flags on top."""
+    from server.client import ClientSettings
+
+    flags: dict[str, Any] = {
+        "auth_token": getattr(args, "token", None),
+        "tls": getattr(args, "tls", False) or None,
+        "tls_ca_file": getattr(args, "tls_ca", None),
+        "tls_client_cert_file": getattr(args, "tls_cert", None),
+        "tls_client_key_file": getattr(args, "tls_key", None),
+        "tls_server_name": getattr(args, "tls_server_name", None),
+    }
+    return ClientSettings(**{k: v for k, v in flags.items() if v is not None})
 
 
 def _tensor(t: dict[str, Any]) -> np.ndarray:
@@ -142,11 +173,12 @@ def run(args: argparse.Namespace) -> int:
     from server.client import Client
     from server.settings import ServerSettings
 
-    settings = ServerSettings()
-    address = args.server or f"localhost:{settings.grpc_port}"
-    token = args.token or (settings.auth_token.get_secret_value() if settings.auth_token else None)
+    address = args.server or f"localhost:{ServerSettings().grpc_port}"
+    access = client_settings(args)
     try:
-        with Client(address, token=token, timeout=args.timeout) as client:
+        with Client(
+            address, token=access.token(), timeout=args.timeout, tls=access.tls_config()
+        ) as client:
             inputs, outputs = _inputs(args, client)
             result = client.infer(args.model, inputs, outputs or args.outputs)
             card = None

@@ -1,10 +1,12 @@
 """`attentive serve`: serve the model repository over gRPC (KServe v2 + taxonomy service).
 
     attentive serve [--repository DIR] [--host H] [--port N] [--metrics-port N]
-                    [--execution-provider auto|cuda|cpu]
+                    [--execution-provider auto|cuda|cpu] [--grace-period S]
+                    [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
 
-Defaults come from ServerSettings (``ATTENTIVE_*`` environment variables). Stops gracefully on
-SIGTERM / SIGINT and exits 0. Imports onnxruntime and grpc, never torch.
+Defaults come from ServerSettings (``ATTENTIVE_*`` environment variables; the auth token only from
+ATTENTIVE_AUTH_TOKEN, never a flag that `ps` would show; limits: ATTENTIVE_MAX_*). Stops
+gracefully on SIGTERM / SIGINT and exits 0. Imports onnxruntime and grpc, never torch.
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ATTENTIVE_EXECUTION_PROVIDER (default auto: CUDA when it loads, else CPU)",
     )
     parser.add_argument("--log-level", help="ATTENTIVE_LOG_LEVEL (default INFO)")
+    parser.add_argument(
+        "--grace-period", type=float, help="seconds in-flight requests get on SIGTERM (30)"
+    )
+    parser.add_argument("--tls-cert", type=Path, help="PEM certificate (ATTENTIVE_TLS_CERT_FILE)")
+    parser.add_argument("--tls-key", type=Path, help="PEM private key (ATTENTIVE_TLS_KEY_FILE)")
+    parser.add_argument(
+        "--tls-client-ca", type=Path, help="mutual TLS: PEM CA (ATTENTIVE_TLS_CLIENT_CA_FILE)"
+    )
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -45,6 +55,10 @@ def _settings(args: argparse.Namespace) -> Any:
         "metrics_port": args.metrics_port,
         "execution_provider": args.execution_provider,
         "log_level": args.log_level,
+        "grace_period_s": args.grace_period,
+        "tls_cert_file": args.tls_cert,
+        "tls_key_file": args.tls_key,
+        "tls_client_ca_file": args.tls_client_ca,
     }
     settings = ServerSettings(**{k: v for k, v in overrides.items() if v is not None})
     if args.no_metrics:
@@ -67,9 +81,16 @@ def _example(app: Any, host: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from server.grpc.app import serve
 
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+    except ValidationError as error:
+        problems = "; ".join(e["msg"] for e in error.errors())
+        print(f"attentive serve: error: {problems}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -68,7 +68,7 @@ def _server_entries(address: str) -> list[CardEntry]:
     from server.client import Client
 
     try:
-        with Client(address, timeout=30) as client:
+        with Client.from_env(address, timeout=30) as client:  # token, TLS: ATTENTIVE_* env
             return client.card_entries()
     except grpc.RpcError as error:
         detail = f"{error.code().name}: {error.details()}"  # type: ignore[attr-defined]
