@@ -38,7 +38,7 @@ class Alignment(View):
         figure = draw.new_figure(*draw.heatmap_inches(len(self.rows), len(self.cols), longest))
         axes = figure.add_subplot()
         draw.heatmap(axes, self.weights, self.rows, self.cols, self.xlabel, self.ylabel)
-        axes.set_title(self.title, fontsize=9, wrap=True)
+        draw.title(figure, self.title)
         return figure
 
     def text(self) -> str:

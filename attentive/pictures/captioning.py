@@ -61,7 +61,7 @@ class Captions(View):
         per_row = min(n, PER_ROW)
         lines = math.ceil(n / per_row)
         figure = draw.new_figure(PANEL_INCHES * per_row, PANEL_INCHES * lines + 0.5)
-        figure.suptitle(self.title, fontsize=9, wrap=True)
+        draw.title(figure, self.title)
         height, width = self.image.shape
         ch, cw = self.cell
         for i, word in enumerate(self.words):

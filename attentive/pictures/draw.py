@@ -31,6 +31,14 @@ def new_figure(width_in: float, height_in: float) -> Figure:
     return figure
 
 
+def title(figure: Figure, text: str) -> None:
+    """The figure's title, wrapped to its width (about 13 characters per inch at 9 pt)."""
+    import textwrap
+
+    width = max(int(figure.get_size_inches()[0] * 13), 20)
+    figure.suptitle(textwrap.fill(text, width), fontsize=9)
+
+
 def pixel_size(figure: Figure) -> tuple[int, int]:
     """(width, height) in pixels of the PNG that :func:`save_png` writes."""
     width, height = figure.get_size_inches() * figure.dpi
@@ -54,8 +62,11 @@ def heatmap(
     xlabel: str,
     ylabel: str,
 ) -> None:
-    """A (rows, cols) matrix of weights in [0, 1], one labelled tick per row and column."""
-    image = axes.imshow(weights, cmap=CMAP, vmin=0.0, vmax=1.0, aspect="auto")
+    """A (rows, cols) matrix of weights, one labelled tick per row and column; the colours span
+    0 to the strongest weight (the colour bar gives the values), so spread-out attention still
+    shows its shape."""
+    strongest = float(weights.max()) if weights.size else 0.0
+    image = axes.imshow(weights, cmap=CMAP, vmin=0.0, vmax=max(strongest, 1e-6), aspect="auto")
     axes.set_xticks(range(len(cols)), labels=list(cols), rotation=60, ha="right")
     axes.set_yticks(range(len(rows)), labels=list(rows))
     axes.set_xlabel(xlabel)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 OUTPUT = "edge_attention"
-SHOWN = 12  # neighbours drawn per panel (the strongest); the text lists them all
+SHOWN = 12  # neighbours drawn per panel and listed per layer (the strongest)
 
 
 @dataclass
@@ -55,7 +55,7 @@ class Neighbourhood(View):
         cmap = colormaps[draw.CMAP]
         panels = max(len(self.layers), 1)
         figure = draw.new_figure(4.2 * panels, 4.6)
-        figure.suptitle(self.title, fontsize=9, wrap=True)
+        draw.title(figure, self.title)
         for p, layer in enumerate(self.layers):
             axes = figure.add_subplot(1, panels, p + 1)
             weights = layer.mean  # (n,)
@@ -102,7 +102,8 @@ class Neighbourhood(View):
                 f"{layer.name} (mean of {heads} head{plural}; per-head range in brackets):"
             )
             strongest = float(weights.max()) if weights.size else 0.0
-            for k in np.argsort(-weights, kind="stable"):
+            order = np.argsort(-weights, kind="stable")
+            for k in order[:SHOWN]:
                 j = layer.neighbours[k]
                 who = f"{j} (self)" if j == self.node else f"{j}"
                 low, high = layer.weights[:, k].min(), layer.weights[:, k].max()
@@ -110,6 +111,8 @@ class Neighbourhood(View):
                     f"  {draw.shade(float(weights[k]), strongest)} {who:<12} {weights[k]:.3f}"
                     f"  [{low:.3f}, {high:.3f}]"
                 )
+            if len(order) > SHOWN:
+                lines.append(f"  ... {len(order) - SHOWN} weaker neighbours")
         return "\n".join(lines)
 
 

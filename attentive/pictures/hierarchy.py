@@ -53,7 +53,7 @@ class Document(View):
         count = len(self.words)
         longest = max((sum(len(w) + 1 for w in s) for s in self.words), default=1)
         figure = draw.new_figure(2.2 + CHAR_INCHES * longest * 1.25, 0.9 + 0.38 * count)
-        figure.suptitle(self.title, fontsize=9, wrap=True)
+        draw.title(figure, self.title)
         bars, text = figure.subplots(1, 2, width_ratios=[1, 5], sharey=True)
         rows = np.arange(count)
         bars.barh(rows, self.sentence_weights, color=colormaps[draw.CMAP](0.55))
