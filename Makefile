@@ -9,6 +9,7 @@ PRESET ?= quick
 STAMP  := $(VENV)/.installed
 
 .PHONY: venv run build serve test test-slow lint format protos bench-quality clean
+.PHONY: soak
 
 venv: $(STAMP)
 
@@ -41,6 +42,21 @@ test-slow: venv
 
 protos: venv
 	$(PY) -m protos.generate
+
+# Load and soak (not part of `make test`): SOAK_CLIENTS clients for SOAK_SECONDS against a server
+# on SOAK_REPOSITORY (built with PRESET first if missing), then the same load for SOAK_RSS_SECONDS
+# sampling the server's memory. Figures: results/soak.json and results/soak-rss.json.
+SOAK_REPOSITORY  ?= model_repository
+SOAK_CLIENTS     ?= 64
+SOAK_SECONDS     ?= 60
+SOAK_RSS_SECONDS ?= 600
+
+soak: venv
+	@test -d $(SOAK_REPOSITORY) || $(BIN)/attentive build --preset $(PRESET) --repository $(SOAK_REPOSITORY)
+	$(PY) -m benchmarks.soak --repository $(SOAK_REPOSITORY) --clients $(SOAK_CLIENTS) \
+		--duration $(SOAK_SECONDS) --out results/soak.json
+	$(PY) -m benchmarks.soak --repository $(SOAK_REPOSITORY) --clients $(SOAK_CLIENTS) \
+		--duration $(SOAK_RSS_SECONDS) --sample 5 --out results/soak-rss.json
 
 bench-quality: venv
 	$(BIN)/attentive bench quality --preset full
