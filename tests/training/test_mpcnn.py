@@ -12,8 +12,6 @@ from torch import nn
 from training.config import with_overrides
 from training.models.mpcnn import PRESETS, AttentionMPCNN, MPCNNConfig, keep_mask
 from training.models.multi_perspective import (
-    INF,
-    POOLS_A,
     MultiPerspectiveCNN,
     PerDimensionConv,
     StructuredSimilarity,
@@ -59,17 +57,20 @@ def test_similarity_layer_size_matches_its_features() -> None:
     x, y = torch.randn(2, 4, C), torch.randn(2, 7, C)
     keep_x, keep_y = torch.ones(2, 4, dtype=torch.bool), torch.ones(2, 7, dtype=torch.bool)
     one, two = cnn(x, keep_x), cnn(y, keep_y)
-    assert one.a[1]["max"].shape == (2, Fa) and one.a[INF]["mean"].shape == (2, 1)
-    assert one.b[2]["min"].shape == (2, C, Fb)
-    # ∞ pools the sentence matrix itself
-    assert one.a[INF]["max"][:, 0].tolist() == pytest.approx(x.amax(dim=(1, 2)).tolist())
-    assert one.a[INF]["mean"][:, 0].tolist() == pytest.approx(x.mean(dim=(1, 2)).tolist(), abs=1e-6)
+    assert one.a.shape == (2, 3, 3, Fa) and one.a_inf.shape == (2, 3, 1)
+    assert one.b.shape == (2, 2, 3, C, Fb)
+    # ∞ pools the sentence matrix itself (max, min, mean)
+    assert one.a_inf[:, 0, 0].tolist() == pytest.approx(x.amax(dim=(1, 2)).tolist())
+    assert one.a_inf[:, 1, 0].tolist() == pytest.approx(x.amin(dim=(1, 2)).tolist())
+    assert one.a_inf[:, 2, 0].tolist() == pytest.approx(x.mean(dim=(1, 2)).tolist(), abs=1e-6)
+    # block A, window 2, max pooling: tanh of the convolution's max over positions
+    conv = torch.tanh(cnn.holistic[1](nn.functional.pad(x.transpose(1, 2), (0, 1))))
+    assert torch.allclose(one.a[:, 0, 1], conv.amax(-1), atol=1e-6)
     features = sim(one, two)
     assert features.shape == (2, sim.size())
     # comU1 = [cos, L2, |x - y|]
     a, b = torch.tensor([[3.0, 4.0]]), torch.tensor([[3.0, 0.0]])
     assert compare_full(a, b)[0].tolist() == pytest.approx([0.6, 4.0, 0.0, 4.0], abs=1e-5)
-    assert len(POOLS_A) == 3
 
 
 def test_model_shapes_and_zero_attention_on_padding() -> None:

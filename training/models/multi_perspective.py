@@ -79,14 +79,14 @@ class PerDimensionConv(nn.Module):
 
 @dataclass
 class Groups:
-    """One sentence's pooled features: block A ``a[ws][pool]`` (B, Fa), or (B, 1) for ∞ (key
-    0); block B ``b[ws][pool]`` (B, C, Fb)."""
+    """One sentence's pooled features, stacked (one tensor per block, few ONNX nodes):
+    ``a`` (B, 3, W, Fa): block A by pooling (max, min, mean) and finite window;
+    ``a_inf`` (B, 3, 1): the window ∞ by pooling; ``b`` (B, 2, W, C, Fb): block B by pooling
+    (max, min) and finite window."""
 
-    a: dict[int, dict[str, Tensor]]
-    b: dict[int, dict[str, Tensor]]
-
-
-INF = 0  # block A's key for the window ∞
+    a: Tensor
+    a_inf: Tensor
+    b: Tensor
 
 
 class MultiPerspectiveCNN(nn.Module):
@@ -95,7 +95,6 @@ class MultiPerspectiveCNN(nn.Module):
     ) -> None:
         super().__init__()
         self.windows = windows
-        self.per_dim = per_dim
         self.holistic = nn.ModuleList(nn.Conv1d(channels, holistic, ws) for ws in windows)
         self.per_dimension = nn.ModuleList(
             PerDimensionConv(channels, per_dim, ws) for ws in windows
@@ -108,8 +107,7 @@ class MultiPerspectiveCNN(nn.Module):
         real = keep.to(x.dtype)  # (B, L)
         mask_a = real.unsqueeze(1)  # (B, 1, L)
         mask_b = real.reshape(1, B, L, 1)  # (1, B, L, 1)
-        a: dict[int, dict[str, Tensor]] = {}
-        b: dict[int, dict[str, Tensor]] = {}
+        a, b = [], []
         for ws, holistic, per_dim in zip(
             self.windows, self.holistic, self.per_dimension, strict=True
         ):
@@ -117,20 +115,19 @@ class MultiPerspectiveCNN(nn.Module):
             out_a = holistic(padded)  # (B, Fa, L), before tanh
             # tanh is increasing: max/min pooling before it equals pooling after, and the
             # tanh then runs on (B, Fa) instead of (B, Fa, L) (and on (B, C, Fb) for block B)
-            a[ws] = {
-                "max": torch.tanh(masked_pool(out_a, mask_a, "max")),  # (B, Fa)
-                "min": torch.tanh(masked_pool(out_a, mask_a, "min")),
-                "mean": masked_pool(torch.tanh(out_a), mask_a, "mean"),
-            }
+            pooled_a = [
+                torch.tanh(masked_pool(out_a, mask_a, "max")),  # (B, Fa)
+                torch.tanh(masked_pool(out_a, mask_a, "min")),
+                masked_pool(torch.tanh(out_a), mask_a, "mean"),
+            ]
+            a.append(torch.stack(pooled_a, dim=1))  # (B, 3, Fa)
             out_b = per_dim(padded, L)  # (C, B, L, Fb)
-            b[ws] = {
-                p: torch.tanh(masked_pool(out_b, mask_b, p, dim=2)).transpose(0, 1)  # (B, C, Fb)
-                for p in POOLS_B
-            }
+            pooled_b = [torch.tanh(masked_pool(out_b, mask_b, p, dim=2)) for p in POOLS_B]
+            b.append(torch.stack(pooled_b, dim=0).permute(2, 0, 1, 3))  # (B, 2, C, Fb)
         whole = x.reshape(B, 1, -1)  # (B, 1, C L): every entry of the matrix
         entries = mask_a.expand(B, C, L).reshape(B, 1, -1)  # (B, 1, C L)
-        a[INF] = {p: masked_pool(whole, entries, p) for p in POOLS_A}  # (B, 1)
-        return Groups(a, b)
+        a_inf = torch.stack([masked_pool(whole, entries, p) for p in POOLS_A], dim=1)  # (B, 3, 1)
+        return Groups(torch.stack(a, dim=2), a_inf, torch.stack(b, dim=2))
 
 
 def cosine(x: Tensor, y: Tensor) -> Tensor:
@@ -150,7 +147,8 @@ def compare_full(x: Tensor, y: Tensor) -> Tensor:
 
 
 class StructuredSimilarity(nn.Module):
-    """forward(groups of sentence 1, groups of sentence 2) -> features (B, :meth:`size`)."""
+    """forward(groups of sentence 1, groups of sentence 2) -> features (B, :meth:`size`).
+    Every comparison of a block is one broadcast over (pooling, window[, window or filter])."""
 
     def __init__(
         self, channels: int, holistic: int, per_dim: int, windows: tuple[int, ...]
@@ -167,30 +165,23 @@ class StructuredSimilarity(nn.Module):
         return horizontal + vertical_a + vertical_b
 
     def horizontal(self, one: Groups, two: Groups) -> list[Tensor]:
-        feats = []
-        for p in POOLS_A:
-            width = one.a[self.windows[0]][p].shape[1]  # Fa
-            regs = []
-            for groups in (one, two):
-                cols = [groups.a[ws][p] for ws in self.windows]  # W - 1 of (B, Fa)
-                cols.append(groups.a[INF][p].expand(-1, width))  # ∞: its scalar, (B, Fa)
-                regs.append(torch.stack(cols, dim=2))  # (B, Fa, W)
-            feats += [cosine(*regs), l2(*regs)]  # (B, Fa) each
-        return feats
+        """Algorithm 1: per pooling and holistic filter, the filter's values over the windows
+        (∞'s scalar broadcast over the filters) compared with cos and L2 -> 2 x (B, 3 Fa)."""
+        regs = []
+        for g in (one, two):
+            inf = g.a_inf.unsqueeze(2).expand(-1, -1, 1, g.a.shape[-1])  # (B, 3, 1, Fa)
+            regs.append(torch.cat([g.a, inf], dim=2).transpose(2, 3))  # (B, 3, Fa, W + 1)
+        return [cosine(*regs).flatten(1), l2(*regs).flatten(1)]
 
     def vertical(self, one: Groups, two: Groups) -> list[Tensor]:
-        feats = []
-        for p in POOLS_A:
-            for ws1 in self.windows:
-                for ws2 in self.windows:
-                    feats.append(compare_full(one.a[ws1][p], two.a[ws2][p]))  # (B, 2 + Fa)
-            feats.append(compare_full(one.a[INF][p], two.a[INF][p]))  # (B, 3)
-        for p in POOLS_B:
-            for ws in self.windows:
-                x = one.b[ws][p].transpose(1, 2)  # (B, Fb, C): filter k's vector over dims
-                y = two.b[ws][p].transpose(1, 2)
-                feats.append(compare_full(x, y).flatten(1))  # (B, Fb (2 + C))
-        return feats
+        """Algorithm 2: block A, every (ws1, ws2) pair of finite windows and (∞, ∞), per
+        pooling; block B, per pooling, window and per-dimension filter; [cos, L2, |x - y|]."""
+        pairs = compare_full(one.a.unsqueeze(3), two.a.unsqueeze(2))  # (B, 3, W, W, 2 + Fa)
+        infinite = compare_full(one.a_inf, two.a_inf)  # (B, 3, 3)
+        x = one.b.transpose(3, 4)  # (B, 2, W, Fb, C): filter k's vector over the dimensions
+        y = two.b.transpose(3, 4)
+        per_dim = compare_full(x, y)  # (B, 2, W, Fb, 2 + C)
+        return [pairs.flatten(1), infinite.flatten(1), per_dim.flatten(1)]
 
     def forward(self, one: Groups, two: Groups) -> Tensor:
         return torch.cat(self.horizontal(one, two) + self.vertical(one, two), dim=1)
