@@ -43,10 +43,20 @@ def _caption_runner(name: str, preset: str, out_dir: Path, data_dir: Path, seeds
     return caption_quality.run(name, preset, out_dir, data_dir)
 
 
+def _pair_runner(name: str, preset: str, out_dir: Path, data_dir: Path, seeds: int) -> dict:
+    from benchmarks import pair_quality
+
+    return pair_quality.run(name, preset, out_dir, data_dir)
+
+
 RUNNERS: dict[str, Callable[[str, str, Path, Path, int], dict[str, Any]]] = {
     "gat": _gat_runner,
     "sat-soft": _caption_runner,
     "sat-hard": _caption_runner,
+    "bcnn": _pair_runner,
+    "abcnn-1": _pair_runner,
+    "abcnn-2": _pair_runner,
+    "abcnn-3": _pair_runner,
 }
 
 
@@ -56,9 +66,15 @@ def _translation_report(results: dict[str, Any], out_dir: Path, data_dir: Path) 
     return translation_quality.report(results, out_dir, data_dir)
 
 
+def _pair_report(results: dict[str, Any], out_dir: Path, data_dir: Path) -> str:
+    from benchmarks import pair_quality
+
+    return pair_quality.report(results, out_dir, data_dir)
+
+
 # Reports across models, run after every model is built: (results, out_dir, data_dir) ->
 # markdown appended to the table (they may add their data to results).
-REPORTS: list[Callable[[dict[str, Any], Path, Path], str]] = [_translation_report]
+REPORTS: list[Callable[[dict[str, Any], Path, Path], str]] = [_translation_report, _pair_report]
 
 
 def run(

@@ -21,9 +21,9 @@ def test_match_score_is_one_over_one_plus_distance() -> None:
     expected = torch.tensor([[[1.0, 0.5], [1 / 6, 1 / (1 + 3 * math.sqrt(2))]]])
     assert torch.allclose(weights, expected, atol=1e-6)
     assert torch.allclose(out, expected @ values, atol=1e-5)
-    # the default ε moves A by under 1e-3 (identical columns: 1 / (1 + 1e-3))
+    # the default ε moves A by under 1e-5 (identical columns: 1 / (1 + 1e-6))
     _, smoothed = euclidean_match(x, y, values, None)
-    assert (smoothed - expected).abs().max() < 1e-3
+    assert (smoothed - expected).abs().max() < 1e-5
 
 
 def test_padding_rows_and_columns_get_zero() -> None:

@@ -1,6 +1,7 @@
 """One model per survey system. Importing this package registers every model explicitly."""
 
 from training.models import (
+    abcnn,  # noqa: F401
     dme,  # noqa: F401
     gat,  # noqa: F401
     luong,  # noqa: F401
