@@ -233,6 +233,41 @@ def test_pair_matrix_has_sentence_one_on_y_and_two_on_x(tmp_path: Path) -> None:
         picture(FakeClient(model, answer), Query(model="abcnn-3", input="one", repository=repo))
 
 
+def test_meta_embedding_weights_per_token_and_set(tmp_path: Path) -> None:
+    sets = (
+        "Sentence 1's tokens: attention weights over the embedding sets (0 = word2vec, 1 = minilm)"
+    )
+    model = card(
+        "dme",
+        [
+            spec("probabilities", "(B, C)", dims=2, description="(0 = entail, 1 = neutral)"),
+            spec("left_set_weights", "(B, L, n): sentence-1 positions x sets", description=sets),
+            spec("right_set_weights", "(B, R, n): sentence-2 positions x sets"),
+        ],
+        texts=["text_a", "text_b"],
+        answer=None,
+    )
+    left = np.array([[[0.5, 0.5], [0.9, 0.1], [0.2, 0.8], [0.5, 0.5]]], np.float32)  # (B, L, n)
+    right = np.array([[[0.5, 0.5], [0.3, 0.7], [0.5, 0.5]]], np.float32)  # (B, R, n)
+
+    def answer(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {
+            "probabilities": np.array([[0.7, 0.3]], np.float32),
+            "left_set_weights": left,
+            "right_set_weights": right,
+        }
+
+    query = Query("dme", "a dog\tcat", repository=repository(tmp_path, "dme"))
+    view = picture(FakeClient(model, answer), query)
+    axes = view.figure().axes[0]
+    assert tick_labels(axes, "x") == ["word2vec", "minilm"]
+    assert tick_labels(axes, "y") == ["[BOS]", "a", "dog", "[EOS]", "[BOS]", "cat", "[EOS]"]
+    assert axes.lines[0].get_ydata()[0] == 3.5  # the line between the two sentences
+    np.testing.assert_array_equal(axes.images[0].get_array(), np.concatenate([left[0], right[0]]))
+    assert view.title == 'dme: "a dog" / "cat" → entail (0.70)'
+    assert "\na     |█░| word2vec 0.90, minilm 0.10\n" in view.text()
+
+
 # --- memory network ----------------------------------------------------------------------------
 
 
