@@ -35,11 +35,14 @@ TASKS: dict[str, list[str]] = {
     "abcnn-1": ["wikiqa", "msrp"],
     "abcnn-2": ["wikiqa", "msrp"],
     "abcnn-3": ["wikiqa", "msrp", "sick-entailment"],
+    "mpcnn-attention": ["sick-relatedness", "msrvid"],
+    "dme": ["sick-entailment", "msrp"],
 }
 # model -> (task, vector tables) of its word-vector ablation; the config's own vectors are
 # measured by the TASKS runs already.
 ABLATION: dict[str, tuple[str, list[str]]] = {
     "abcnn-3": ("wikiqa", ["random", "word2vec", "minilm"]),
+    "mpcnn-attention": ("sick-relatedness", ["random", "minilm"]),
 }
 
 

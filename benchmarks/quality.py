@@ -57,6 +57,8 @@ RUNNERS: dict[str, Callable[[str, str, Path, Path, int], dict[str, Any]]] = {
     "abcnn-1": _pair_runner,
     "abcnn-2": _pair_runner,
     "abcnn-3": _pair_runner,
+    "mpcnn-attention": _pair_runner,
+    "dme": _pair_runner,
 }
 
 

@@ -60,8 +60,8 @@ def test_two_texts_answer_prediction_and_masked_attention(
         L, R = max(map(len, left)), max(map(len, right))
         for spec in card.io.outputs[1:]:
             attention = out[spec.name]
-            if attention.ndim != 3:
-                continue  # not a sentence-1 x sentence-2 matrix
+            if attention.ndim != 3 or "x sentence-2" not in (spec.legend or ""):
+                continue  # not a sentence-1 x sentence-2 matrix (DME: tokens x embedding sets)
             extra = attention.shape[1] - L
             assert attention.shape == (2, L + extra, R + extra)
             for b in range(2):
