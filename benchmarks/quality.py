@@ -43,6 +43,12 @@ def _caption_runner(name: str, preset: str, out_dir: Path, data_dir: Path, seeds
     return caption_quality.run(name, preset, out_dir, data_dir)
 
 
+def _babi_runner(name: str, preset: str, out_dir: Path, data_dir: Path, seeds: int) -> dict:
+    from benchmarks import babi_quality
+
+    return babi_quality.run(preset, out_dir, data_dir)
+
+
 def _pair_runner(name: str, preset: str, out_dir: Path, data_dir: Path, seeds: int) -> dict:
     from benchmarks import pair_quality
 
@@ -53,6 +59,7 @@ RUNNERS: dict[str, Callable[[str, str, Path, Path, int], dict[str, Any]]] = {
     "gat": _gat_runner,
     "sat-soft": _caption_runner,
     "sat-hard": _caption_runner,
+    "memn2n": _babi_runner,
     "bcnn": _pair_runner,
     "abcnn-1": _pair_runner,
     "abcnn-2": _pair_runner,
@@ -74,9 +81,20 @@ def _pair_report(results: dict[str, Any], out_dir: Path, data_dir: Path) -> str:
     return pair_quality.report(results, out_dir, data_dir)
 
 
+def _babi_report(results: dict[str, Any], out_dir: Path, data_dir: Path) -> str:
+    from benchmarks import babi_quality
+
+    found = results["models"].get(babi_quality.NAME)
+    return babi_quality.markdown(found) if found and "babi" in found else ""
+
+
 # Reports across models, run after every model is built: (results, out_dir, data_dir) ->
 # markdown appended to the table (they may add their data to results).
-REPORTS: list[Callable[[dict[str, Any], Path, Path], str]] = [_translation_report, _pair_report]
+REPORTS: list[Callable[[dict[str, Any], Path, Path], str]] = [
+    _translation_report,
+    _pair_report,
+    _babi_report,
+]
 
 
 def run(

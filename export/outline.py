@@ -155,6 +155,7 @@ class Outliner:
         self.domain = domain
         self.bodies: dict[tuple[str, bytes], str] = {}  # (name, canonical body) -> overload
         self.counts: Counter[str] = Counter()
+        self.marked: dict[tuple[str, int], int] = {}  # (function, call) -> pairs outlined
 
     def run(self, groups: dict[str, str]) -> Counter[str]:
         self._graph(self.model.graph, groups, outer=set())
@@ -174,25 +175,13 @@ class Outliner:
                 self._outline(graph, members, fname, path, available)
 
     def _marked(self, graph: onnx.GraphProto, available: set[str]) -> None:
-        """Outline every Enter/Exit-marked group of this graph (not of its subgraphs)."""
-        marks: dict[tuple[str, int], dict[str, list[onnx.NodeProto]]] = {}
-        for node in graph.node:
-            if node.domain == BOUNDARY_DOMAIN:
-                attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-                fname = attrs["function"]
-                key = (
-                    fname.decode() if isinstance(fname, bytes) else str(fname),
-                    int(attrs["call"]),
-                )
-                marks.setdefault(key, {}).setdefault(node.op_type, []).append(node)
-        pairs = [
-            (fname, call, k, enter, exit_)
-            for (fname, call), found in marks.items()
-            for k, (enter, exit_) in enumerate(
-                zip(found.get(ENTER, []), found.get(EXIT, []), strict=True)
-            )
-        ]
-        for fname, call, k, enter, exit_ in pairs:  # a core called twice: paired in order
+        """Outline every Enter/Exit-marked group of this graph (not of its subgraphs).
+
+        One pair at a time, found afresh in the current graph: outlining rebuilds
+        ``graph.node``, so node objects found before it no longer belong to the graph (with
+        several marked cores in one graph, later pairs were left in place)."""
+        while (pair := self._first_pair(graph)) is not None:
+            fname, call, k, enter, exit_ = pair
             rename = dict(zip(enter.output, enter.input, strict=True))
             rename.update(zip(exit_.output, exit_.input, strict=True))
             kept = [n for n in graph.node if n is not enter and n is not exit_]
@@ -216,6 +205,30 @@ class Outliner:
             ordered = _hoist_shared_helpers(ordered, graph)
             io = (list(enter.input), list(exit_.input))
             self._outline(graph, ordered, fname, f"{fname}_{call}_{k}", available, io)
+            self.marked[(fname, call)] = k + 1
+
+    def _first_pair(
+        self, graph: onnx.GraphProto
+    ) -> tuple[str, int, int, onnx.NodeProto, onnx.NodeProto] | None:
+        """The first (function, call)'s first Enter/Exit pair still in ``graph`` (a core called
+        twice: its pairs in order), or None."""
+        marks: dict[tuple[str, int], dict[str, list[onnx.NodeProto]]] = {}
+        for node in graph.node:
+            if node.domain == BOUNDARY_DOMAIN:
+                attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+                fname = attrs["function"]
+                key = (
+                    fname.decode() if isinstance(fname, bytes) else str(fname),
+                    int(attrs["call"]),
+                )
+                marks.setdefault(key, {}).setdefault(node.op_type, []).append(node)
+        for (fname, call), found in marks.items():
+            enters, exits = found.get(ENTER, []), found.get(EXIT, [])
+            if len(enters) != len(exits):
+                raise ValueError(f"{fname} call {call}: {len(enters)} Enter, {len(exits)} Exit")
+            if enters:
+                return fname, call, self.marked.get((fname, call), 0), enters[0], exits[0]
+        return None
 
     def _outline(
         self,

@@ -21,8 +21,8 @@ from torch import Tensor
 
 from taxonomy.axes import Positions, Representations, Sequences
 from taxonomy.card import Facets
-from training.attention.base import AttentionCore, AttentionLayer, Mechanism
-from training.attention.owned import masked_softmax
+from training.attention.base import AttentionLayer, Mechanism
+from training.attention.owned import OwnedWeightsCore, masked_softmax
 from training.attention.registry import register
 
 
@@ -64,7 +64,9 @@ class MemoryHop(AttentionLayer):
         keys_from: str = "the story's sentences (memory slots m_i, read out as c_i)",
     ) -> None:
         super().__init__(MEMORY_HOP, Sequences.DISTINCTIVE, query_from, keys_from)
-        self.core = AttentionCore(MEMORY_HOP, linear=False)
+        # No weights of its own; the boundary markers keep every hop's nodes its own (without
+        # them the exporter shares the mask's Not/Cast between hops and the bodies differ).
+        self.core = OwnedWeightsCore(MEMORY_HOP, {}, linear=False)
 
     @property
     def linear(self) -> bool:

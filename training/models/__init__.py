@@ -5,6 +5,7 @@ from training.models import (
     dme,  # noqa: F401
     gat,  # noqa: F401
     luong,  # noqa: F401
+    memn2n,  # noqa: F401
     mpcnn,  # noqa: F401
     rnnsearch,  # noqa: F401
     seq2seq,  # noqa: F401
