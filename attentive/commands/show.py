@@ -21,7 +21,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+
+from attentive.commands.infer import add_tls_arguments, client_settings
 
 
 def _size(value: str) -> tuple[int, int]:
@@ -38,7 +39,7 @@ def _families() -> str:
     from attentive.pictures.registry import describe
 
     return "\n".join(
-        f"  {name:<12} attention output(s) {keys}\n  {'':<12} INPUT: {how}"
+        f"  {name:<15} attention output(s) {keys}\n  {'':<15} INPUT: {how}"
         for name, keys, how in describe()
     )
 
@@ -59,17 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", metavar="HOST:PORT", help="default localhost:<grpc port>")
     parser.add_argument("--repository", type=Path, help="model repository, for token strings")
     parser.add_argument("--token", help="auth token (ATTENTIVE_AUTH_TOKEN)")
+    add_tls_arguments(parser)
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
-
-
-def _served(client: Any) -> str:
-    from protos.gen.attentive.taxonomy.v1 import taxonomy_pb2 as tx
-
-    try:
-        listed = client.taxonomy.ListModels(tx.ListModelsRequest(), **client._kw()).models
-    except Exception:  # the list only decorates the error
-        return ""
-    return "; served models: " + ", ".join(sorted(m.name for m in listed))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,9 +75,8 @@ def run(args: argparse.Namespace) -> int:
     if args.input is None and args.example is None:
         print("attentive show: give INPUT or --example (see --help)", file=sys.stderr)
         return 2
-    settings = ServerSettings()
-    address = args.server or f"localhost:{settings.grpc_port}"
-    token = args.token or (settings.auth_token.get_secret_value() if settings.auth_token else None)
+    address = args.server or f"localhost:{ServerSettings().grpc_port}"
+    access = client_settings(args)
     query = Query(
         model=args.model,
         input=args.input,
@@ -95,17 +86,18 @@ def run(args: argparse.Namespace) -> int:
         repository=args.repository,
         top=args.top,
     )
-    with Client(address, token=token, timeout=args.timeout) as client:
-        try:
+    try:
+        with Client(
+            address, token=access.token(), timeout=args.timeout, tls=access.tls_config()
+        ) as client:
             view = picture(client, query)
-        except grpc.RpcError as error:
-            code = error.code()  # type: ignore[attr-defined]
-            extra = _served(client) if code == grpc.StatusCode.NOT_FOUND else ""
-            print(f"attentive show: {code.name}: {error.details()}{extra}", file=sys.stderr)  # type: ignore[attr-defined]
-            return 1
-        except (ValueError, OSError) as error:
-            print(f"attentive show: error: {error}", file=sys.stderr)
-            return 2
+    except grpc.RpcError as error:
+        code = error.code().name  # type: ignore[attr-defined]
+        print(f"attentive show: {code}: {error.details()}", file=sys.stderr)  # type: ignore[attr-defined]
+        return 1
+    except (ValueError, OSError) as error:
+        print(f"attentive show: error: {error}", file=sys.stderr)
+        return 2
     for note in getattr(view, "notes", []):
         print(f"attentive show: note: {note}", file=sys.stderr)
     if args.out is None:

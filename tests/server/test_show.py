@@ -168,6 +168,44 @@ def test_captions_from_the_example_and_from_an_image_file(
     assert code == 2 and "the model takes" in err
 
 
+@pytest.mark.parametrize("family", ["pair", "embedding-sets"])
+def test_sentence_pairs_are_labelled_with_both_sentences(
+    capsys: pytest.CaptureFixture[str],
+    address: str,
+    repository: Path,
+    zoo: list[CardEntry],
+    tmp_path: Path,
+    family: str,
+) -> None:
+    entry = _first(zoo, family)
+    card = entry.card
+    assert card is not None
+    first, second = "A man is riding a bike.", "A person rides a bicycle."
+    png = tmp_path / "pair.png"
+    code, out, err = _run(
+        capsys, entry.name, first, "--second", second, "--server", address,
+        "--repository", str(repository), "--out", str(png), "--size", "640x480",
+    )  # fmt: skip
+    assert code == 0, err
+    assert _png_size(png) == (640, 480)
+    with Client(address) as client:
+        view = picture(client, Query(entry.name, f"{first}\t{second}", repository=repository))
+    tok = Tokenizer.from_file(str(repository / entry.name / card.io.text_inputs[0].tokenizer))
+    a, b = ([tok.id_to_token(i) for i in tok.encode(t).ids] for t in (first, second))
+    axes = view.figure().axes[0]
+    ys = [t.get_text() for t in axes.get_yticklabels()]
+    xs = [t.get_text() for t in axes.get_xticklabels()]
+    if family == "pair":
+        assert (ys, xs) == (a, b)
+    else:
+        assert ys == a + b and len(xs) == axes.images[0].get_array().shape[1]
+    code, out, _ = _run(
+        capsys, entry.name, first, "--second", second, "--server", address,
+        "--repository", str(repository),
+    )  # fmt: skip
+    assert code == 0 and all(token in out for token in a + b)
+
+
 def test_graph_node_neighbourhood(
     capsys: pytest.CaptureFixture[str],
     address: str,
@@ -207,7 +245,7 @@ def test_unknown_models_and_models_without_attention_are_told_apart(
     roles: dict[str, str],
 ) -> None:
     code, _, err = _run(capsys, "no_such_model", "a", "--server", address)
-    assert code == 1 and "NOT_FOUND" in err and "served models:" in err
+    assert code == 1 and "NOT_FOUND" in err and "'no_such_model'" in err
     code, _, err = _run(capsys, roles["plain"], "a", "--server", address)
     assert code == 2 and "has no card" in err
     silent = [e for e in zoo if e.card and not e.card.tags.has_attention]
