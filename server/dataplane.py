@@ -121,6 +121,7 @@ class DataPlane:
                 self.policy,
                 self.settings.intra_op_threads,
                 self.settings.inter_op_threads,
+                self.settings.spin_wait,
             )
         for version, model in loaded.items():
             self.stats.setdefault((entry.name, str(version)), ModelStats(entry.name, str(version)))

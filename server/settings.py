@@ -34,6 +34,12 @@ class ServerSettings(Settings):
     inference_workers: int = Field(
         default=4, ge=1, description="Threads that run onnxruntime off the event loop."
     )
+    spin_wait: bool = Field(
+        default=False,
+        description="Let onnxruntime's threads busy-wait between operators: lower latency for a "
+        "lone request on idle dedicated cores, far lower throughput under concurrent load or on "
+        "shared CPUs (server/runtime.py has the figures).",
+    )
     # ---- limits ----
     max_message_bytes: int = Field(
         default=256 * MiB,

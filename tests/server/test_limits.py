@@ -154,3 +154,14 @@ def test_concurrency_limit_queues_then_refuses(limited: Limited, roles: dict[str
         assert list(future.result(timeout=120).outputs[0].shape) == [96, 96]
     assert plane.inflight == 0
     assert limited.stub.ModelInfer(quick, timeout=30).outputs
+
+
+def test_onnxruntime_threads_do_not_spin_by_default(
+    server: BackgroundServer, roles: dict[str, str]
+) -> None:
+    """Spinning pool threads starved the working ones under load (server/runtime.py: 21-43 vs
+    147-170 requests/s with 64 clients on 2 busy cores); ServerSettings.spin_wait turns it on."""
+    plane = server.app.plane  # type: ignore[union-attr]
+    options = plane.model(roles["plain"]).session.get_session_options()
+    for pool in ("intra", "inter"):
+        assert options.get_session_config_entry(f"session.{pool}_op.allow_spinning") == "0"
