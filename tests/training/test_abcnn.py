@@ -81,5 +81,7 @@ def test_overlap_features_by_hand() -> None:
     right = torch.tensor([[5, 6, UNK, PAD, PAD]])
     idf = torch.zeros(10)
     idf[5] = 2.0
-    # word 5 occurs twice in sentence 1 and is in sentence 2; UNK and PAD never match
-    assert overlap(left, right, idf).tolist() == [[2.0, 4.0]]
+    idf[4] = 1.0
+    # words 4 5 5 (UNK and PAD are not words): the two 5s occur in sentence 2: 2 of 3 words;
+    # IDF-weighted: (2 + 2) / (1 + 2 + 2)
+    assert overlap(left, right, idf).flatten().tolist() == pytest.approx([2 / 3, 0.8])

@@ -127,6 +127,9 @@ class PairData:
     train_vectors: bool | None = None  # None: train random tables, freeze pretrained ones
     vocab_size: int = 20000  # the tokenizer's most frequent training words (specials included)
     max_length: int = 64  # tokens per sentence: longer ones are truncated (training and served)
+    # WikiQA: train only on the questions with a correct candidate (873 of the 2,118; the
+    # others teach nothing a ranking uses: 44 % of the pairs, 2x faster epochs on a CPU budget).
+    answered_only: bool = True
     train_limit: int | None = None  # the first N training pairs (tests)
     eval_limit: int | None = None  # the first N pairs of dev / test (tests)
 
@@ -219,6 +222,9 @@ class PairTask:
     def pairs(self, split: str) -> list[Pair]:
         if split not in self._pairs:
             rows = pairs.read(self.data_dir, self.kind.dataset, split)
+            if split == "train" and self.kind.name == "wikiqa" and self.data.answered_only:
+                answered = {p.group for p in rows if p.label == 1}
+                rows = [p for p in rows if p.group in answered]
             limit = self.data.train_limit if split == "train" else self.data.eval_limit
             self._pairs[split] = rows[:limit]
         return self._pairs[split]
@@ -238,13 +244,26 @@ class PairTask:
         return left, right, target
 
     def batches(self, split: str, epoch: int) -> Iterator[Batch]:
+        """Training: shuffled, then sorted by length within pools of 20 batches (less padding),
+        the batches shuffled again. Validation: in order, 256 a batch."""
         rows = self.train if split == "train" else self.val
+        if split != "train":
+            for start in range(0, len(rows), 256):
+                yield self.collate(rows[start : start + 256])
+            return
+        rng = random.Random(epoch)
         order = list(range(len(rows)))
-        if split == "train":
-            random.Random(epoch).shuffle(order)
-        size = self.batch_size if split == "train" else 256
-        for start in range(0, len(order), size):
-            yield self.collate([rows[i] for i in order[start : start + size]])
+        rng.shuffle(order)
+        size, pool = self.batch_size, 20 * self.batch_size
+        chunks: list[list[int]] = []
+        for start in range(0, len(order), pool):
+            chunk = sorted(
+                order[start : start + pool], key=lambda i: (len(rows[i][1]), len(rows[i][0]))
+            )
+            chunks += [chunk[k : k + size] for k in range(0, len(chunk), size)]
+        rng.shuffle(chunks)
+        for chunk in chunks:
+            yield self.collate([rows[i] for i in chunk])
 
     # ---- vectors ----
 
