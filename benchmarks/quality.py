@@ -55,10 +55,19 @@ def _pair_runner(name: str, preset: str, out_dir: Path, data_dir: Path, seeds: i
     return pair_quality.run(name, preset, out_dir, data_dir)
 
 
+def _document_runner(name: str, preset: str, out_dir: Path, data_dir: Path, seeds: int) -> dict:
+    from benchmarks import doc_quality
+
+    return doc_quality.run(name, preset, out_dir / name, data_dir)
+
+
 RUNNERS: dict[str, Callable[[str, str, Path, Path, int], dict[str, Any]]] = {
     "gat": _gat_runner,
     "sat-soft": _caption_runner,
     "sat-hard": _caption_runner,
+    "han": _document_runner,
+    "lin": _document_runner,
+    "disan": _document_runner,
     "memn2n": _babi_runner,
     "bcnn": _pair_runner,
     "abcnn-1": _pair_runner,

@@ -88,6 +88,29 @@ def _drop_subgraph_value_info(graph: onnx.GraphProto) -> None:
                 _drop_subgraph_value_info(g)
 
 
+RECURRENT_OPS = frozenset({"Loop", "Scan", "LSTM", "GRU", "RNN"})
+
+
+def _undeclare_loop_sizes(model: onnx.ModelProto, spec: ExportSpec) -> None:
+    """Main graph with a recurrence (nn.LSTM / nn.GRU as ONNX LSTM / GRU over a dynamic length,
+    a greedy-decoding Loop): the exporter declares the *example's* length for their outputs and
+    everything computed from them, graph outputs included. onnxruntime plans buffer reuse by
+    those declarations, and a wrong one failed at run time ("Shape mismatch attempting to re-use
+    buffer": Lin et al.'s (B, r, L) weights shared the buffer of the (B, r, 2u) embedding when the
+    example's L equalled 2u). Intermediate declarations are optional: drop them; a graph
+    output's dimension that the card declares variable (-1) becomes a named dimension."""
+    if not any(n.op_type in RECURRENT_OPS for n in model.graph.node):
+        return
+    del model.graph.value_info[:]
+    declared = {t.name: t.shape for t in spec.io.outputs}
+    for out in model.graph.output:
+        wanted = declared.get(out.name, [])
+        for i, (dim, want) in enumerate(zip(out.type.tensor_type.shape.dim, wanted, strict=False)):
+            if want == -1 and dim.HasField("dim_value"):
+                dim.Clear()
+                dim.dim_param = f"{out.name}_dim{i}"
+
+
 def to_onnx(spec: ExportSpec) -> Exported:
     module = spec.module.eval()
     # The exporter swaps in while_loop decompositions of nn.LSTM / nn.GRU for dynamic lengths,
@@ -113,6 +136,7 @@ def to_onnx(spec: ExportSpec) -> Exported:
     model = program.model_proto
     counts = outline(model, _function_groups(module), ONNX_FUNCTION_DOMAIN)
     _fix_declared_shapes(model)
+    _undeclare_loop_sizes(model, spec)
     _drop_subgraph_value_info(model.graph)
     onnx.checker.check_model(model, full_check=True)
     ops = count_ops(model.graph)
