@@ -166,3 +166,18 @@ def test_random_noise_inserts_empty_memories(tmp_path: Path) -> None:
     seps = plain.count(SEP)
     assert seps == min(len(q.story), task.cfg.memory) and noisy.count(SEP) > seps
     assert [t for t in noisy if t != SEP] == [t for t in plain if t != SEP]
+
+
+@needs_babi
+def test_linear_start_ends_after_its_share_of_the_time_cap(tmp_path: Path) -> None:
+    cfg = with_overrides(_tiny(), {"vocab_size": 192, "ls_max_epochs": 10})
+    task = BabiTask(cfg, DATA, tmp_path)
+    model = MemN2N(cfg)
+    task.optimizer(model, with_overrides(cfg.train, {"max_minutes": 1.0}))
+    losses = iter([3.0, 2.0])  # still falling
+    task.evaluate = lambda m, linear: (next(losses), 0.5) if linear else (1.0, 0.4)  # type: ignore[method-assign]
+    task.validate(model)
+    assert task.linear
+    task.started -= 0.3 * 60 + 1  # 30 % of the one-minute cap is used
+    task.validate(model)
+    assert not task.linear and task.switch_epoch == 1

@@ -82,7 +82,7 @@ class MemN2NConfig:
     ls_lr: float = 0.005  # learning rate during LS (the paper)
     anneal_every: int = 15  # after LS: lr halves every this many epochs (the paper's joint runs)
     optimizer: str = "sgd"  # "sgd" (the paper) | "adam" (short presets: more per epoch)
-    tasks: tuple[int, ...] | None = None  # None: every task of the set (tests: a few)
+    tasks: list[int] | None = None  # None: every task of the set (tests: a few)
     train_limit: int | None = None  # questions per task kept for training (tests)
     eval_limit: int | None = None  # questions per task evaluated (tests)
     train: TrainConfig = field(
@@ -102,7 +102,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Tests: 3 tasks, 100 training questions each, a few epochs: a few seconds.
     "tiny": {
         "dim": 16,
-        "tasks": (1, 6, 15),
+        "tasks": [1, 6, 15],
         "train_limit": 100,
         "eval_limit": 50,
         "ls_max_epochs": 1,

@@ -5,7 +5,8 @@ Training (Sukhbaatar et al. 2015, section 4.2 and the joint-training details): S
 gradient norm clipped to 40, cross-entropy on the answer token (the short presets may use Adam).
 
 * LS, linear start: training begins with every hop's softmax removed (lr ``ls_lr`` = 0.005); when
-  the validation loss (of that linear model) stops falling, or after ``ls_max_epochs``, the
+  the validation loss (of that linear model) stops falling, or after ``ls_max_epochs`` (or 30 %
+  of the time cap, ``LS_MAX_SHARE``), the
   softmaxes are put back for good and the lr becomes ``train.lr`` (0.01), halved every
   ``anneal_every`` (15) epochs. The model selected at the end (best validation accuracy) is
   always one evaluated *with* its softmaxes, as it is served: during LS the reported
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,9 @@ PAPER_1K = (
 )
 # fmt: on
 PAPER_MEAN = {"1k": 12.4, "10k": 6.6}
+# LS also ends once it has used this share of the training time cap (a slow or busy machine
+# would otherwise spend a capped run without softmaxes; idle, 20 LS epochs take less).
+LS_MAX_SHARE = 0.3
 PAPER_FAILED = {"1k": 11}
 
 
@@ -91,6 +96,7 @@ class BabiTask:
         self.epoch = 0
         self._optimizer: torch.optim.Optimizer | None = None
         self.train_config: TrainConfig | None = None
+        self.started = time.monotonic()
 
     # --- encoding -------------------------------------------------------------------------------
 
@@ -181,13 +187,22 @@ class BabiTask:
         if was_linear:
             linear_loss, _ = self.evaluate(model, linear=True)
             metrics["val_loss_linear"] = linear_loss
-            if linear_loss >= self.ls_best or self.epoch + 1 >= self.cfg.ls_max_epochs:
+            if (
+                linear_loss >= self.ls_best
+                or self.epoch + 1 >= self.cfg.ls_max_epochs
+                or self._share_of_time() >= LS_MAX_SHARE
+            ):
                 self.linear, self.switch_epoch = False, self.epoch + 1  # softmaxes back
             else:
                 self.ls_best = linear_loss
         loss, accuracy = self.evaluate(model, linear=False)
         score = accuracy - 1.0 if was_linear else accuracy
         return {**metrics, "val_loss": loss, "val_acc": accuracy, "val_score": score}
+
+    def _share_of_time(self) -> float:
+        """Share of the training time cap used so far (0 without a cap)."""
+        cap = self.train_config.max_minutes if self.train_config else None
+        return (time.monotonic() - self.started) / (60 * cap) if cap else 0.0
 
     def optimizer(
         self, model: nn.Module, train: TrainConfig
@@ -196,6 +211,7 @@ class BabiTask:
             raise ValueError(f"unknown optimizer {self.cfg.optimizer!r}; valid: sgd, adam")
         kind = torch.optim.SGD if self.cfg.optimizer == "sgd" else torch.optim.Adam
         self._optimizer = kind(model.parameters(), lr=train.lr)
+        self.started = time.monotonic()  # the trainer starts its clock now
         self.train_config = train
         return self._optimizer, None
 
