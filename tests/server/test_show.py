@@ -206,6 +206,43 @@ def test_sentence_pairs_are_labelled_with_both_sentences(
     assert code == 0 and all(token in out for token in a + b)
 
 
+def test_memory_hops_over_the_story_sentences(
+    capsys: pytest.CaptureFixture[str],
+    address: str,
+    repository: Path,
+    zoo: list[CardEntry],
+    tmp_path: Path,
+) -> None:
+    entry = _first(zoo, "memory")
+    story = "Mary moved to the bathroom. John went to the hallway. Mary travelled to the office."
+    question = "Where is Mary?"
+    png = tmp_path / "hops.png"
+    code, _, err = _run(
+        capsys, entry.name, story, "--second", question, "--server", address,
+        "--repository", str(repository), "--out", str(png),
+    )  # fmt: skip
+    assert code == 0, err
+    with Client(address) as client:
+        view = picture(client, Query(entry.name, f"{story}\t{question}", repository=repository))
+        text = np.array([[story.encode()]], object), np.array([[question.encode()]], object)
+        outputs = client.infer(entry.name, {"story": text[0], "question": text[1]})
+    figure = view.figure()
+    assert _png_size(png) == draw.pixel_size(figure)
+    axes = figure.axes[0]
+    sentences = [
+        "Mary moved to the bathroom.", "John went to the hallway.", "Mary travelled to the office."
+    ]  # fmt: skip
+    assert [t.get_text() for t in axes.get_yticklabels()] == sentences
+    hops = outputs["attention"][0]  # (K, M): the three sentences are slots 0..2
+    assert [t.get_text() for t in axes.get_xticklabels()] == [
+        f"hop {k + 1}" for k in range(len(hops))
+    ]
+    np.testing.assert_array_equal(axes.images[0].get_array(), hops[:, :3].T)
+    assert not hops[:, 3:].any()  # no sentence, no weight
+    code, out, _ = _run(capsys, entry.name, "--example", "--server", address)
+    assert code == 0 and out.splitlines()[1] == "hop 1:"
+
+
 def test_graph_node_neighbourhood(
     capsys: pytest.CaptureFixture[str],
     address: str,
