@@ -1,6 +1,7 @@
 """Sentence-pair models through the server (every zoo entry that takes ``text_a`` / ``text_b``):
-a request with two texts per row answers the prediction and the attention matrices
-(sentence-1 positions x sentence-2 positions), zero on the padding of the shorter sentences,
+a request with two texts per row answers the prediction and the attention tensors, each zero on
+the padding of the shorter sentences along every axis its legend names L or R (sentence-1 or
+sentence-2 positions, "L + 3" for wide-convolution columns),
 and the same as a request with the ids the model's own tokenizer gives."""
 
 from __future__ import annotations
@@ -31,6 +32,18 @@ def _pair_models(zoo: list[CardEntry]) -> list[CardEntry]:
     return found
 
 
+def _position_axes(legend: str) -> dict[int, tuple[str, int]]:
+    """Axes of an output that run over sentence positions, from its legend: "(B, L + 3, R + 3)"
+    -> {1: ("L", 3), 2: ("R", 3)}; other axes (embedding sets, classes) are left out."""
+    dims = legend.split(")")[0].lstrip("(").split(",")
+    axes = {}
+    for axis, dim in enumerate(dims):
+        symbol, _, extra = dim.strip().partition("+")
+        if axis and symbol.strip() in ("L", "R"):
+            axes[axis] = (symbol.strip(), int(extra) if extra.strip() else 0)
+    return axes
+
+
 def _pad(rows: list[list[int]]) -> np.ndarray:
     out = np.zeros((len(rows), max(len(r) for r in rows)), dtype=np.int64)
     for i, r in enumerate(rows):
@@ -57,16 +70,20 @@ def test_two_texts_answer_prediction_and_masked_attention(
         assert prediction.shape[0] == 2 and np.isfinite(prediction).all()
         if prediction.ndim == 2:  # class probabilities
             assert np.allclose(prediction.sum(-1), 1.0, atol=1e-5)
-        L, R = max(map(len, left)), max(map(len, right))
+        lengths = {"L": [len(r) for r in left], "R": [len(r) for r in right]}
+        if len(card.io.outputs) > 1:  # attention outputs: their legends name the positions
+            assert any(_position_axes(o.legend or "") for o in card.io.outputs[1:]), entry.name
         for spec in card.io.outputs[1:]:
-            attention = out[spec.name]
-            if attention.ndim != 3 or "x sentence-2" not in (spec.legend or ""):
-                continue  # not a sentence-1 x sentence-2 matrix (DME: tokens x embedding sets)
-            extra = attention.shape[1] - L
-            assert attention.shape == (2, L + extra, R + extra)
-            for b in range(2):
-                assert not attention[b, len(left[b]) + extra :].any(), (entry.name, spec.name)
-                assert not attention[b, :, len(right[b]) + extra :].any(), (entry.name, spec.name)
+            value = out[spec.name]
+            for axis, (symbol, extra) in _position_axes(spec.legend or "").items():
+                assert value.shape[axis] == max(lengths[symbol]) + extra, (entry.name, spec.name)
+                for b in range(2):
+                    beyond = np.take(
+                        value[b],
+                        range(lengths[symbol][b] + extra, value.shape[axis]),
+                        axis=axis - 1,
+                    )
+                    assert not beyond.any(), (entry.name, spec.name, b)  # padding: zero
         ids = {"left_ids": _pad(left), "right_ids": _pad(right)}
         by_ids = outputs_of(stub.ModelInfer(infer_request(entry.name, ids), timeout=60))
         for name, value in out.items():
