@@ -46,7 +46,9 @@ def build_size(size: str, preset: str, out_dir: Path, data_dir: Path) -> dict[st
             spec,
             config=functools.partial(MemN2NConfig, dataset=size),
             card=dataclasses.replace(
-                spec.card, dataset=spec.card.dataset.replace("1k training", f"{size} training")
+                spec.card,
+                dataset=f"bAbI QA v1.2 English, {size} training questions per task, the 19 "
+                "tasks with a training file (not task 3), jointly",
             ),
         )
     ensure_datasets(list(spec.datasets), data_dir)
