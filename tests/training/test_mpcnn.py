@@ -33,11 +33,11 @@ def test_per_dimension_filters_equal_a_grouped_convolution() -> None:
     conv = PerDimensionConv(C, F, ws)
     grouped = nn.Conv1d(C, C * F, ws, groups=C)
     with torch.no_grad():  # grouped weight (C F, 1, ws): output channel c F + k
-        grouped.weight.copy_(conv.weight.permute(0, 2, 1).reshape(C * F, 1, ws))
+        grouped.weight.copy_(conv.weight.reshape(C * F, 1, ws))
         grouped.bias.copy_(conv.bias.reshape(C * F))
     padded = torch.randn(B, C, L + ws - 1)
     want = grouped(padded).reshape(B, C, F, L)  # (B, C, F, L)
-    got = conv(padded, L).permute(1, 0, 3, 2)  # (C, B, L, F) -> (B, C, F, L)
+    got = conv(padded, L).permute(2, 0, 1, 3)  # (C, F, B, L) -> (B, C, F, L)
     assert torch.allclose(got, want, atol=1e-6)
 
 

@@ -55,26 +55,27 @@ def masked_pool(values: Tensor, mask: Tensor, pool: str, dim: int = -1) -> Tenso
 
 class PerDimensionConv(nn.Module):
     """Fb filters of width ws over each of the C dimensions on its own (block B), as one batched
-    matmul over the dimensions: out[c, b, t, k] = Σ_j W[c, j, k] x[b, c, t + j] + bias[c, k].
+    matmul over the dimensions: out[c, k, b, t] = Σ_j W[c, k, j] x[b, c, t + j] + bias[c, k].
     (The same arithmetic as a grouped Conv1d, ~1.8x faster here forward + backward: mkldnn's
-    grouped convolution with one input channel per group is slow on CPU.)"""
+    grouped convolution with one input channel per group is slow on CPU; positions come last
+    so that pooling reduces over contiguous memory.)"""
 
     def __init__(self, channels: int, filters: int, width: int) -> None:
         super().__init__()
         self.width = width
         bound = width**-0.5  # Conv1d's default init: fan_in = width
-        self.weight = nn.Parameter(torch.empty(channels, width, filters).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(channels, 1, filters).uniform_(-bound, bound))
+        self.weight = nn.Parameter(torch.empty(channels, filters, width).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(channels, filters, 1).uniform_(-bound, bound))
 
     def forward(self, padded: Tensor, length: int) -> Tensor:
-        """padded (B, C, L + ws - 1) -> (C, B, L, Fb), before tanh."""
+        """padded (B, C, L + ws - 1) -> (C, Fb, B, L), before tanh."""
         B, C, _ = padded.shape
         windows = torch.stack(
-            [padded[:, :, j : j + length] for j in range(self.width)], dim=-1
-        )  # (B, C, L, ws)
-        rows = windows.permute(1, 0, 2, 3).reshape(C, -1, self.width)  # (C, B L, ws)
-        out = torch.baddbmm(self.bias, rows, self.weight)  # (C, B L, Fb)
-        return out.reshape(C, B, length, -1)  # (C, B, L, Fb)
+            [padded[:, :, j : j + length] for j in range(self.width)], dim=1
+        )  # (B, ws, C, L)
+        columns = windows.permute(2, 1, 0, 3).reshape(C, self.width, -1)  # (C, ws, B L)
+        out = torch.baddbmm(self.bias, self.weight, columns)  # (C, Fb, B L)
+        return out.reshape(C, -1, B, length)  # (C, Fb, B, L)
 
 
 @dataclass
@@ -106,7 +107,7 @@ class MultiPerspectiveCNN(nn.Module):
         x = x.transpose(1, 2)  # (B, C, L)
         real = keep.to(x.dtype)  # (B, L)
         mask_a = real.unsqueeze(1)  # (B, 1, L)
-        mask_b = real.reshape(1, B, L, 1)  # (1, B, L, 1)
+        mask_b = real.reshape(1, 1, B, L)  # (1, 1, B, L)
         a, b = [], []
         for ws, holistic, per_dim in zip(
             self.windows, self.holistic, self.per_dimension, strict=True
@@ -121,9 +122,9 @@ class MultiPerspectiveCNN(nn.Module):
                 masked_pool(torch.tanh(out_a), mask_a, "mean"),
             ]
             a.append(torch.stack(pooled_a, dim=1))  # (B, 3, Fa)
-            out_b = per_dim(padded, L)  # (C, B, L, Fb)
-            pooled_b = [torch.tanh(masked_pool(out_b, mask_b, p, dim=2)) for p in POOLS_B]
-            b.append(torch.stack(pooled_b, dim=0).permute(2, 0, 1, 3))  # (B, 2, C, Fb)
+            out_b = per_dim(padded, L)  # (C, Fb, B, L)
+            pooled_b = [torch.tanh(masked_pool(out_b, mask_b, p)) for p in POOLS_B]  # (C, Fb, B)
+            b.append(torch.stack(pooled_b, dim=0).permute(3, 0, 1, 2))  # (B, 2, C, Fb)
         whole = x.reshape(B, 1, -1)  # (B, 1, C L): every entry of the matrix
         entries = mask_a.expand(B, C, L).reshape(B, 1, -1)  # (B, 1, C L)
         a_inf = torch.stack([masked_pool(whole, entries, p) for p in POOLS_A], dim=1)  # (B, 3, 1)
