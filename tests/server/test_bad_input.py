@@ -70,18 +70,23 @@ def _families(zoo: list[CardEntry], roles: dict[str, str], repository: Path) -> 
         io = entry.card.io  # type: ignore[union-attr]
         index = [t for t in io.inputs if t.index_of is not None]
         ids = [t for t in io.inputs if t.vocab_size is not None]
-        images = [t for t in io.inputs if t.datatype.startswith("FP") and len(t.shape) >= 3]
-        if "text" not in found and io.text_inputs and ids:
+        images = [  # fixed height and width (a variable axis would take the rows' changes)
+            t
+            for t in io.inputs
+            if t.datatype.startswith("FP") and len(t.shape) >= 3 and min(t.shape[1:]) > 0
+        ]
+        single = len(io.inputs) == 1  # the rows send that one input (pair models take two)
+        if "text" not in found and io.text_inputs and ids and single:
             text = io.text_inputs[0]
             found["text"] = _card_family(
                 entry, repository, {"text": text.name, "ids": text.ids_input}
             )
-        elif "graph" not in found and index:
+        elif "graph" not in found and index and len(io.inputs) == 2:
             assert index[0].index_of is not None
             found["graph"] = _card_family(
                 entry, repository, {"edges": index[0].name, "nodes": index[0].index_of.input}
             )
-        elif "image" not in found and images and io.max_batch_size > 0 and not io.text_inputs:
+        elif "image" not in found and images and single and io.max_batch_size > 0:
             found["image"] = _card_family(entry, repository, {"image": images[0].name})
     x = np.ones((1, 4), np.float32)
     found["plain"] = Family(roles["plain"], {"x": x}, {"y": 2 * x + 1}, {"x": "x"})

@@ -35,7 +35,8 @@ class Limited:
 def _find(zoo: list[CardEntry], text: bool) -> CardEntry | None:
     for entry in zoo:
         io = entry.card.io  # type: ignore[union-attr]
-        if text and io.text_inputs and any(t.vocab_size for t in io.inputs):
+        single = len(io.inputs) == 1  # one ids input, one text input (not a pair model)
+        if text and single and io.text_inputs and io.inputs[0].vocab_size:
             return entry
         if not text and any(t.index_of for t in io.inputs):
             return entry
