@@ -82,6 +82,10 @@ def datatype_of(array: np.ndarray) -> str:
 # overflow a C size even when another one is 0.
 MAX_RANK = 16
 MAX_DIM = 2**31 - 1
+# Elements counted over the non-zero dimensions: an empty tensor of shape [0, 2**31, 2**31, 2**31]
+# holds nothing, yet numpy cannot even shape it (found by the slow fuzzing). Any real tensor is
+# far smaller: max_message_bytes bounds it.
+MAX_ELEMENTS = 2**32
 
 
 def element_count(shape: Sequence[int]) -> int:
@@ -97,6 +101,8 @@ def check_shape(name: str, shape: Sequence[int]) -> list[int]:
         raise InvalidInput(f"input '{name}': shape {dims} has a negative dimension")
     if any(d > MAX_DIM for d in dims):
         raise InvalidInput(f"input '{name}': shape {dims} has a dimension over {MAX_DIM}")
+    if math.prod(d for d in dims if d) > MAX_ELEMENTS:
+        raise InvalidInput(f"input '{name}': shape {dims} spans more than {MAX_ELEMENTS} elements")
     return dims
 
 

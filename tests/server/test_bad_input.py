@@ -374,6 +374,8 @@ ROWS = [
     Row("typed-fp16", "image", lambda c: _typed(c, datatype="FP16"), IA, _role("image")),
     Row("shape-product-overflows", "image", lambda c: _first_input(c, shape=[BIG, BIG, BIG, 4]), IA, _role("image")),
     Row("shape-dimension-over-int32", "image", lambda c: _first_input(c, shape=[2 ** 40, 0, 1]), IA, _role("image")),
+    Row("empty-tensor-huge-shape", "image", lambda c: _shaped_empty(c, [0, BIG, BIG, BIG]), IA, _role("image")),
+    Row("empty-typed-bytes-huge-shape", "text", lambda c: _shaped_empty(c, [0, BIG, BIG], "BYTES", raw=False), IA, _role("text")),
     Row("shape-rank-40", "image", lambda c: _first_input(c, shape=[1] * 40), IA, _role("image")),
     Row("input-shared-memory", "image", lambda c: _first_input_param(c, "shared_memory_region"), UI, "shared_memory_region"),
     # ---- ModelInfer: a plain Triton model (config.pbtxt, no card) ----
@@ -407,6 +409,16 @@ ROWS = [
     Row("health-unknown-service", "text", lambda c: c.health.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=10), NF, None),
 ]
 # fmt: on
+
+
+def _shaped_empty(ctx: Ctx, shape: list[int], datatype: str = "FP32", raw: bool = True) -> Any:
+    """The family's first input (text input for BYTES) with no contents and ``shape``."""
+    request = pb.ModelInferRequest(model_name=ctx.family.model)
+    name = ctx.family.names["text" if datatype == "BYTES" else next(iter(ctx.family.names))]
+    request.inputs.add(name=name, datatype=datatype, shape=shape)
+    if raw:
+        request.raw_input_contents.append(b"")
+    return ctx.infer(request)
 
 
 def _first_input_param(ctx: Ctx, key: str) -> Any:

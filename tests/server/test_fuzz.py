@@ -162,12 +162,16 @@ def _fuzz(
     stub: pb_grpc.GRPCInferenceServiceStub,
     server: BackgroundServer,
 ) -> None:
+    sent = [0]
+
     @budget
     @given(strategy)
     def prop(request: pb.ModelInferRequest) -> None:
+        sent[0] += 1
         _answer(stub, request)
 
     prop()
+    assert sent[0] >= budget.max_examples  # every case reached the server
     assert server.app is not None
     assert server.app.plane.inflight == 0  # every admitted request was answered
 
