@@ -33,7 +33,7 @@ def test_per_dimension_filters_equal_a_grouped_convolution() -> None:
     conv = PerDimensionConv(C, F, ws)
     grouped = nn.Conv1d(C, C * F, ws, groups=C)
     with torch.no_grad():  # grouped weight (C F, 1, ws): output channel c F + k
-        grouped.weight.copy_(conv.weight.reshape(C * F, 1, ws))
+        grouped.weight.copy_(conv.weight.permute(0, 2, 1).reshape(C * F, 1, ws))
         grouped.bias.copy_(conv.bias.reshape(C * F))
     padded = torch.randn(B, C, L + ws - 1)
     want = grouped(padded).reshape(B, C, F, L)  # (B, C, F, L)

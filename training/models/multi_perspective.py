@@ -55,7 +55,7 @@ def masked_pool(values: Tensor, mask: Tensor, pool: str, dim: int = -1) -> Tenso
 
 class PerDimensionConv(nn.Module):
     """Fb filters of width ws over each of the C dimensions on its own (block B), as one batched
-    matmul over the dimensions: out[c, k, b, t] = Σ_j W[c, k, j] x[b, c, t + j] + bias[c, k].
+    matmul over the dimensions: out[c, k, b, t] = Σ_j W[c, j, k] x[b, c, t + j] + bias[c, k].
     (The same arithmetic as a grouped Conv1d, ~1.8x faster here forward + backward: mkldnn's
     grouped convolution with one input channel per group is slow on CPU; positions come last
     so that pooling reduces over contiguous memory.)"""
@@ -64,8 +64,9 @@ class PerDimensionConv(nn.Module):
         super().__init__()
         self.width = width
         bound = width**-0.5  # Conv1d's default init: fan_in = width
-        self.weight = nn.Parameter(torch.empty(channels, filters, width).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(channels, filters, 1).uniform_(-bound, bound))
+        # stored (C, ws, Fb) and (C, 1, Fb), transposed when used
+        self.weight = nn.Parameter(torch.empty(channels, width, filters).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(channels, 1, filters).uniform_(-bound, bound))
 
     def forward(self, padded: Tensor, length: int) -> Tensor:
         """padded (B, C, L + ws - 1) -> (C, Fb, B, L), before tanh."""
@@ -74,7 +75,8 @@ class PerDimensionConv(nn.Module):
             [padded[:, :, j : j + length] for j in range(self.width)], dim=1
         )  # (B, ws, C, L)
         columns = windows.permute(2, 1, 0, 3).reshape(C, self.width, -1)  # (C, ws, B L)
-        out = torch.baddbmm(self.bias, self.weight, columns)  # (C, Fb, B L)
+        weight, bias = self.weight.transpose(1, 2), self.bias.transpose(1, 2)  # (C, Fb, ws|1)
+        out = torch.baddbmm(bias, weight, columns)  # (C, Fb, B L)
         return out.reshape(C, -1, B, length)  # (C, Fb, B, L)
 
 
