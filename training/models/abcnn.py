@@ -85,7 +85,7 @@ class ABCNNConfig(PairConfig):
     layers: int = 2  # blocks (the paper: 1 or 2)
     filters: int = 50  # d1 (the paper: 50)
     width: int = 4  # w (the paper: 4 on answer selection)
-    overlap_features: bool = True  # word-overlap count and IDF-weighted count into the LR
+    overlap_features: bool = True  # word-overlap share and IDF-weighted share into the LR
     data: PairData = field(default_factory=lambda: PairData(task="wikiqa"))
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
