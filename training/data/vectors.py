@@ -26,8 +26,10 @@ Legend: V vocabulary, D vector dim.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.metadata
+import os
 import sys
 import zlib
 from collections.abc import Sequence
@@ -133,6 +135,17 @@ def word2vec_file(data_dir: Path, cache_dir: Path, settings: Word2VecSettings) -
     path = Path(cache_dir) / f"word2vec-{key}.npz"
     if path.exists():
         return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # `attentive build --jobs N` builds models in parallel processes: the first one to need these
+    # vectors trains them while the others wait on the lock, then read its file.
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            _train_word2vec(data_dir, path, settings)
+    return path
+
+
+def _train_word2vec(data_dir: Path, path: Path, settings: Word2VecSettings) -> None:
     from gensim.models import Word2Vec
 
     sentences = corpus(data_dir)
@@ -153,13 +166,11 @@ def word2vec_file(data_dir: Path, cache_dir: Path, settings: Word2VecSettings) -
         seed=settings.seed,
         hashfxn=_stable_hash,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez_compressed(
         tmp, words=np.array(model.wv.index_to_key), vectors=model.wv.vectors.astype(np.float32)
     )
     tmp.replace(path)
-    return path
 
 
 def word2vec(
