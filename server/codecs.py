@@ -191,6 +191,10 @@ class TextCodec:
         from tokenizers import Tokenizer
 
         self.tokenizer = Tokenizer.from_file(str(path))
+        # A tokenizer saved with truncation would cut an over-long text silently and the
+        # max_length check below would never fire: the server refuses it instead (and pads).
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
         self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
 
     def encode(self, name: str, texts: np.ndarray, max_length: int) -> np.ndarray:

@@ -20,7 +20,7 @@ from taxonomy.query import CardEntry
 from tests.server.conftest import CLIENT_OPTIONS, server_settings
 from tests.server.helpers import example_array, first_graph_example, infer_request
 
-BATCH, SEQUENCE, TEXT_BYTES, CONCURRENT = 2, 8, 16, 2
+BATCH, SEQUENCE, TEXT_BYTES, CONCURRENT = 2, 8, 24, 2
 
 
 @dataclass
@@ -102,8 +102,9 @@ def test_sequence_limit_on_ids_and_on_tokenized_text(limited: Limited) -> None:
     model, text_name, ids_name = _text_model(limited)
     ids = np.full((1, SEQUENCE + 1), 4, np.int64)
     _refused(limited, infer_request(model, {ids_name: ids}), ids_name, "sequence length")
-    # 7 words + [BOS] + [EOS]: more tokens than the limit, in fewer bytes than max_text_bytes
-    words = np.array([b" ".join([b"a"] * (SEQUENCE - 1))], dtype=object)
+    # SEQUENCE + 1 words: more tokens than the limit whatever the tokenizer adds ([BOS], [EOS]
+    # or nothing), in fewer bytes than max_text_bytes
+    words = np.array([b" ".join([b"a"] * (SEQUENCE + 1))], dtype=object)
     _refused(limited, infer_request(model, {text_name: words}), ids_name, "sequence length")
     assert limited.stub.ModelInfer(infer_request(model, {ids_name: ids[:, :SEQUENCE]}), timeout=60)
 
