@@ -199,15 +199,23 @@ def build(
     with ProcessPoolExecutor(
         jobs, mp_context=context, initializer=_init_worker, initargs=(worker_threads(jobs),)
     ) as pool:
-        futures = [
-            pool.submit(build_one, name, preset, repo, data_dir, runs, force) for name in models
-        ]
+        # Longest training budget first, so the slowest model does not start last.
+        order = sorted(models, key=lambda name: -_budget_minutes(name, preset))
+        futures = {
+            name: pool.submit(build_one, name, preset, repo, data_dir, runs, force)
+            for name in order
+        }
         try:
-            return [future.result() for future in futures]
+            return [futures[name].result() for name in models]
         except BaseException:
-            for future in futures:
+            for future in futures.values():
                 future.cancel()
             raise
+
+
+def _budget_minutes(name: str, preset: str) -> float:
+    train = getattr(preset_config(registry.get(name), preset), "train", None)
+    return float(getattr(train, "max_minutes", None) or 0.0)
 
 
 def worker_threads(jobs: int) -> int:
