@@ -19,6 +19,14 @@ log = logging.getLogger("attentive.server")
 class ServerError(Exception):
     """Base of the errors a client is told about."""
 
+    # When set, the answer carries trailing metadata RETRY_AFTER = this many milliseconds: the
+    # request itself was fine and may be sent again (the server was busy), unlike the other
+    # RESOURCE_EXHAUSTED answers (a request over a size limit fails the same way every time).
+    retry_after_ms: int | None = None
+
+
+RETRY_AFTER = "retry-after-ms"
+
 
 class ModelNotFound(ServerError):
     """Unknown model or version."""
@@ -38,6 +46,8 @@ class TooLarge(ServerError):
 
 class Overloaded(ServerError):
     """More requests in flight than max_concurrent_requests; the client may retry later."""
+
+    retry_after_ms = 100
 
 
 class DeadlineExceeded(ServerError):
@@ -80,6 +90,12 @@ def _short(message: str) -> str:
     return message[: MAX_MESSAGE_CHARS - 20] + " ... (message cut)"
 
 
+def trailers_of(error: BaseException) -> tuple[tuple[str, str], ...]:
+    """Trailing metadata for ``error``'s answer: a retry hint for errors that carry one."""
+    after = getattr(error, "retry_after_ms", None) if isinstance(error, ServerError) else None
+    return ((RETRY_AFTER, str(after)),) if after is not None else ()
+
+
 def status_of(error: BaseException) -> tuple[grpc.StatusCode, str]:
     """The status and message a client gets for ``error`` (INTERNAL + request id if unexpected)."""
     for kind in type(error).__mro__:
@@ -104,7 +120,7 @@ def grpc_errors(method: F) -> F:
                     yield item
             except Exception as error:  # noqa: BLE001 - mapped to a status, never swallowed
                 code, message = status_of(error)
-                await context.abort(code, message)
+                await context.abort(code, message, trailers_of(error))
 
         return stream  # type: ignore[return-value]
 
@@ -114,6 +130,6 @@ def grpc_errors(method: F) -> F:
             return await method(self, request, context)
         except Exception as error:  # noqa: BLE001
             code, message = status_of(error)
-            await context.abort(code, message)
+            await context.abort(code, message, trailers_of(error))
 
     return unary  # type: ignore[return-value]

@@ -6,7 +6,9 @@ channel's service config), never by a balancer of ours: several ``--server`` add
 (``dns:///server:8001``, e.g. a scaled compose service) is resolved by gRPC to all its addresses.
 
 Status codes: UNAVAILABLE and DEADLINE_EXCEEDED are retried with exponential backoff and jitter
-(the server is down, restarting or busy: not the row's fault); the row-level codes (a request the
+(the server is down, restarting or busy: not the row's fault), and so is any answer carrying the
+server's ``retry-after-ms`` hint (RESOURCE_EXHAUSTED for too many requests in flight, waiting at
+least that long); the row-level codes (a request the
 server rejects) are returned to the job, which isolates the rows at fault; any other code (no
 such model, wrong token, ...) stops the job, which a rerun resumes.
 """
@@ -29,6 +31,7 @@ from protos.gen.attentive.taxonomy.v1 import taxonomy_pb2_grpc as tx_grpc
 from protos.gen.inference import grpc_service_pb2 as pb
 from protos.gen.inference import grpc_service_pb2_grpc as pb_grpc
 from server import codecs
+from server.errors import RETRY_AFTER
 from taxonomy.card import ModelCard, ModelIO, TensorSpec
 
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
@@ -44,6 +47,17 @@ SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
 MAX_MESSAGE = 1 << 30
 
 T = TypeVar("T")
+
+
+def retry_after_s(error: grpc.aio.AioRpcError) -> float | None:
+    """The server's retry hint (a busy server's RESOURCE_EXHAUSTED carries one), in seconds."""
+    for key, value in error.trailing_metadata() or ():
+        if key == RETRY_AFTER:
+            try:
+                return max(0.0, int(value) / 1000)
+            except (TypeError, ValueError):
+                return None
+    return None
 
 
 class Fatal(Exception):
@@ -136,13 +150,15 @@ class Sender:
                 return await call()
             except grpc.aio.AioRpcError as error:
                 code, message = error.code(), error.details() or ""
-                if code in ROW_LEVEL:
+                pushback = retry_after_s(error)
+                if code in ROW_LEVEL and pushback is None:
                     raise Rejected(code, message) from None
-                if code not in RETRYABLE:
+                if code not in RETRYABLE and pushback is None:
                     raise Fatal(f"{code.name}: {message}") from None
                 if attempt >= self.retries:
                     raise Fatal(f"{code.name} after {attempt + 1} attempts: {message}") from None
                 delay = min(self.max_backoff, self.backoff * 2**attempt) * random.uniform(0.5, 1)
+                delay = max(delay, pushback or 0.0)
                 attempt += 1
                 self.retried += 1
                 if self.on_retry is not None:

@@ -15,6 +15,7 @@ import pytest
 
 from protos.gen.inference import grpc_service_pb2 as pb
 from protos.gen.inference import grpc_service_pb2_grpc as pb_grpc
+from server.errors import RETRY_AFTER
 from server.grpc.app import BackgroundServer
 from taxonomy.query import CardEntry
 from tests.server.conftest import CLIENT_OPTIONS, server_settings
@@ -79,6 +80,7 @@ def _refused(limited: Limited, request: pb.ModelInferRequest, *named: str) -> No
         limited.stub.ModelInfer(request, timeout=30)
     error: grpc.RpcError = caught.value
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error.details()  # type: ignore[attr-defined]
+    assert RETRY_AFTER not in dict(error.trailing_metadata())  # type: ignore[attr-defined]
     for name in named:
         assert name in error.details(), error.details()  # type: ignore[attr-defined]
     assert _executions(limited.stub, request.model_name) == before  # no model work was done
@@ -151,6 +153,8 @@ def test_concurrency_limit_queues_then_refuses(limited: Limited, roles: dict[str
     error: grpc.RpcError = caught.value
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
     assert "max_concurrent_requests" in error.details()  # type: ignore[attr-defined]
+    # a busy server says when to come back (a request over a size limit does not: see _refused)
+    assert dict(error.trailing_metadata())[RETRY_AFTER] == "100"  # type: ignore[attr-defined]
     assert plane.rejected == rejected + 1
     for future in running:  # the queued one ran after the first: both answered
         assert list(future.result(timeout=120).outputs[0].shape) == [96, 96]
