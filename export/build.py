@@ -186,18 +186,26 @@ def build(
     force: bool = False,
     jobs: int = 1,
 ) -> list[Built]:
-    """Build ``models`` (in their order), ``jobs`` at a time in worker processes when jobs > 1.
+    """Build ``models`` (in their order), ``jobs`` at a time.
 
+    One model builds in this process. Several build each in a fresh spawned process, ``jobs`` at
+    once: torch.export keeps state across exports in one process (a tiny RNNsearch exported after
+    other recurrent models in the same worker came out with its source length fixed, and failed
+    parity), and a fresh process per model makes every build independent of what ran before it.
     Each worker gets ``cores // jobs`` torch threads (``ATTENTIVE_TORCH_THREADS`` when set):
     threads beyond the free cores spin against each other and slow every build down."""
     ensure_datasets([d for name in models for d in registry.get(name).datasets], data_dir)
     jobs = max(1, min(jobs, len(models)))
-    if jobs == 1:
+    if len(models) == 1:
         torch.set_num_threads(worker_threads(1))
-        return [build_one(name, preset, repo, data_dir, runs, force) for name in models]
+        return [build_one(models[0], preset, repo, data_dir, runs, force)]
     context = multiprocessing.get_context("spawn")  # no forked OpenMP / torch state
     with ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=_init_worker, initargs=(worker_threads(jobs),)
+        jobs,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(worker_threads(jobs),),
+        max_tasks_per_child=1,
     ) as pool:
         # Longest training budget first, so the slowest model does not start last.
         order = sorted(models, key=lambda name: -_budget_minutes(name, preset))
