@@ -8,11 +8,17 @@ import json
 import random
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
+import grpc
+import numpy as np
 import pytest
 
+from protos.gen.inference import grpc_service_pb2 as pb
+from protos.gen.inference import grpc_service_pb2_grpc as pb_grpc
+from server import codecs
 from server.grpc.app import BackgroundServer
 from tests.batch.conftest import (
     ROOT,
@@ -51,6 +57,41 @@ def start(argv: list[str]) -> subprocess.Popen[str]:
 def test_sigkilled_at_random_moments_then_resumed_is_byte_identical(
     tmp_path: Path, address: str, fmt: str
 ) -> None:
+    _kill_and_resume(tmp_path, address, fmt)
+
+
+def test_sigkilled_and_resumed_under_load_from_other_clients(tmp_path: Path, address: str) -> None:
+    """The same, while 8 other clients keep the server busy: still every row exactly once, and
+    the other clients' requests all answered."""
+    stop = threading.Event()
+    answered, failed = [0], [0]
+
+    def client() -> None:
+        with grpc.insecure_channel(address) as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            request = pb.ModelInferRequest(model_name=MODEL)
+            request.inputs.add(name="source_text", datatype="BYTES", shape=[1])
+            request.raw_input_contents.append(codecs.to_raw(np.array([b"a cat"], dtype=object)))
+            while not stop.is_set():
+                try:
+                    stub.ModelInfer(request, timeout=30)
+                    answered[0] += 1
+                except grpc.RpcError:
+                    failed[0] += 1
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        _kill_and_resume(tmp_path, address, "jsonl")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    assert answered[0] > 0 and failed[0] == 0
+
+
+def _kill_and_resume(tmp_path: Path, address: str, fmt: str) -> None:
     rows = sentences(1500, seed=11)
     rows[123]["text"] = " ".join(["cat"] * 40)  # one rejected row: the errors file resumes too
     source = write_input(tmp_path / f"in.{fmt}", fmt, rows)
