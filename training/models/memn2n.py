@@ -45,8 +45,6 @@ from torch.export import Dim
 from taxonomy.axes import Architecture
 from taxonomy.card import (
     Citation,
-    Example,
-    ExampleTensor,
     Facets,
     Metric,
     ModelIO,
@@ -63,6 +61,7 @@ from training.registry import register
 from training.spec import CardInfo, ExportSpec, ModelSpec
 from training.tasks import babi_qa
 from training.tasks.babi_qa import TOKENIZER_FILE, BabiTask
+from training.tasks.examples import ids_and_text
 
 
 @dataclass
@@ -359,33 +358,12 @@ def export(model: nn.Module, cfg: MemN2NConfig, task: Task) -> ExportSpec:
         pad_id=PAD,
     )
     described = f"bAbI task {first.task} test question 0 ({first.question} -> {first.answer})"
-    examples = [
-        Example(
-            name="ids",
-            description=f"token ids of {described}",
-            inputs=[
-                ExampleTensor(
-                    name="story_ids", datatype="INT64", shape=[1, len(story_ids)], data=story_ids
-                ),
-                ExampleTensor(
-                    name="question_ids",
-                    datatype="INT64",
-                    shape=[1, len(question_ids)],
-                    data=question_ids,
-                ),
-            ],
-        ),
-        Example(
-            name="text",
-            description=f"{described}, as text tokenized by the server",
-            inputs=[
-                ExampleTensor(name="story", datatype="BYTES", shape=[1, 1], data=[story_text]),
-                ExampleTensor(
-                    name="question", datatype="BYTES", shape=[1, 1], data=[first.question]
-                ),
-            ],
-        ),
-    ]
+    examples = ids_and_text(
+        f"token ids of {described}",
+        {"story_ids": story_ids, "question_ids": question_ids},
+        f"{described}, as text tokenized by the server",
+        {"story": story_text, "question": first.question},
+    )
     batch = Dim("batch", min=1, max=1024)
     return ExportSpec(
         module=model.eval(),

@@ -36,13 +36,14 @@ from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 from torch import Tensor, nn
 from torch.export import Dim
 
-from taxonomy.card import Example, ExampleTensor, Metric, ModelIO, TensorSpec, TextInput
+from taxonomy.card import Metric, ModelIO, TensorSpec, TextInput
 from training.config import TrainConfig
 from training.data import ag_news, deciding_sentence
 from training.data.deciding_sentence import GeneratedDocs
 from training.data.documents import Document
 from training.data.tokenizer import PAD, SPECIALS, UNK
 from training.spec import ExportSpec
+from training.tasks.examples import ids_and_text
 
 TOKENIZER_FILE = "tokenizer.json"
 SEPARATOR = "¶"
@@ -337,29 +338,12 @@ def export_spec(model: nn.Module, task: DocumentTask, attention: list[TensorSpec
             ],
             pad_id=PAD,
         ),
-        examples=[
-            Example(
-                name="ids",
-                description=f"test document 0 (class {task.classes[first.label]}): {first.text}",
-                inputs=[
-                    ExampleTensor(
-                        name="document_ids",
-                        datatype="INT64",
-                        shape=[1, len(first_ids)],
-                        data=first_ids,
-                    )
-                ],
-            ),
-            Example(
-                name="text",
-                description="the same document as text, tokenized by the server",
-                inputs=[
-                    ExampleTensor(
-                        name="document_text", datatype="BYTES", shape=[1, 1], data=[first.text]
-                    )
-                ],
-            ),
-        ],
+        examples=ids_and_text(
+            f"test document 0 (class {task.classes[first.label]}): {first.text}",
+            {"document_ids": first_ids},
+            "the same document as text, tokenized by the server",
+            {"document_text": first.text},
+        ),
         parity_inputs=[(mixed,), (longest,)],
         tolerance=1e-4,
         files={TOKENIZER_FILE: task.tokenizer_path},

@@ -65,7 +65,7 @@ from tokenizers import Tokenizer
 from torch import Tensor, nn
 from torch.export import Dim
 
-from taxonomy.card import Example, ExampleTensor, Metric, ModelIO, TensorSpec, TextInput
+from taxonomy.card import Metric, ModelIO, TensorSpec, TextInput
 from training.config import TrainConfig
 from training.data import pairs, vectors
 from training.data.pairs import Pair
@@ -73,6 +73,7 @@ from training.data.vectors import VectorTable
 from training.data.words import PAD, load_or_train, vocabulary
 from training.spec import ExportSpec
 from training.tasks import pair_metrics
+from training.tasks.examples import ids_and_text
 
 TOKENIZER_FILE = "tokenizer.json"
 DATASETS = pairs.DATASETS  # every pair model may be measured on any of them
@@ -428,17 +429,6 @@ def prediction_spec(kind: PairKind) -> TensorSpec:
     )
 
 
-def _ids_example(name: str, description: str, left: list[int], right: list[int]) -> Example:
-    return Example(
-        name=name,
-        description=description,
-        inputs=[
-            ExampleTensor(name="left_ids", datatype="INT64", shape=[1, len(left)], data=left),
-            ExampleTensor(name="right_ids", datatype="INT64", shape=[1, len(right)], data=right),
-        ],
-    )
-
-
 def export_spec(
     model: nn.Module, task: PairTask, attention: Sequence[AttentionOutput]
 ) -> ExportSpec:
@@ -511,21 +501,12 @@ def export_spec(
             ],
             pad_id=PAD,
         ),
-        examples=[
-            _ids_example(
-                "ids", f"word ids of: {first.left!r} / {first.right!r}", first_ids[0], first_ids[1]
-            ),
-            Example(
-                name="text",
-                description="two texts, tokenized by the server (lower-cased words)",
-                inputs=[
-                    ExampleTensor(name="text_a", datatype="BYTES", shape=[1, 1], data=[first.left]),
-                    ExampleTensor(
-                        name="text_b", datatype="BYTES", shape=[1, 1], data=[first.right]
-                    ),
-                ],
-            ),
-        ],
+        examples=ids_and_text(
+            f"word ids of: {first.left!r} / {first.right!r}",
+            {"left_ids": first_ids[0], "right_ids": first_ids[1]},
+            "two texts, tokenized by the server (lower-cased words)",
+            {"text_a": first.left, "text_b": first.right},
+        ),
         parity_inputs=[mixed, single],
         tolerance=1e-4,
         files={TOKENIZER_FILE: task.tokenizer_path},

@@ -18,11 +18,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.export import Dim
 
-from taxonomy.card import Example, ExampleTensor, Metric, ModelIO, TensorSpec, TextInput, TextOutput
+from taxonomy.card import Metric, ModelIO, TensorSpec, TextInput, TextOutput
 from training.config import TrainConfig
 from training.data import multi30k
 from training.data.tokenizer import BOS, EOS, PAD, decode, load_or_train
 from training.spec import ExportSpec
+from training.tasks.examples import ids_and_text
 
 TOKENIZER_FILE = "tokenizer.json"
 
@@ -210,27 +211,12 @@ def export_spec(
             bos_id=BOS,
             eos_id=EOS,
         ),
-        examples=[
-            Example(
-                name="ids",
-                description=f"token ids of: {first}",
-                inputs=[
-                    ExampleTensor(
-                        name="source_ids",
-                        datatype="INT64",
-                        shape=[1, len(first_ids)],
-                        data=first_ids,
-                    )
-                ],
-            ),
-            Example(
-                name="text",
-                description="English text, tokenized by the server",
-                inputs=[
-                    ExampleTensor(name="source_text", datatype="BYTES", shape=[1, 1], data=[first])
-                ],
-            ),
-        ],
+        examples=ids_and_text(
+            f"token ids of: {first}",
+            {"source_ids": first_ids},
+            "English text, tokenized by the server",
+            {"source_text": first},
+        ),
         parity_inputs=[(mixed,), (longest,)],
         tolerance=1e-4,
         exact_outputs=["output_ids"],
