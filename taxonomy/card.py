@@ -189,6 +189,13 @@ class ModelIO(_Model):
     pad_id: int | None = None
     bos_id: int | None = None
     eos_id: int | None = None
+    ragged_batching: bool = Field(
+        default=False,
+        description="Requests of different lengths may share one run: the server pads each "
+        "input's variable axes (named by its legend) with pad_id to the batch's longest and crops "
+        "every output back to the request's own sizes, and each request's outputs are those of "
+        "running it alone. False: only requests of identical shapes are batched together.",
+    )
 
 
 class ExampleTensor(_Model):
