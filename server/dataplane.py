@@ -71,7 +71,16 @@ class DataPlane:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.repository = Path(settings.repository)
-        self.policy = ProviderPolicy(settings.execution_provider)
+        self.policy = ProviderPolicy(
+            settings.execution_provider,
+            runtime.cuda_options(
+                settings.cuda_device_id,
+                settings.cuda_conv_algo_search,
+                settings.cuda_tf32,
+                settings.cuda_mem_limit_mb,
+            ),
+            settings.cuda_io_binding,
+        )
         self.executor = ThreadPoolExecutor(settings.inference_workers, thread_name_prefix="ort")
         # Loads get their own thread: a (re)load never waits behind busy inference workers.
         self.loader = ThreadPoolExecutor(1, thread_name_prefix="load")

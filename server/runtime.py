@@ -29,11 +29,39 @@ CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
 
+def cuda_options(
+    device_id: int = 0,
+    conv_algo_search: str = "HEURISTIC",
+    tf32: bool = False,
+    mem_limit_mb: int = 0,
+) -> dict[str, str]:
+    """The CUDA provider options the server sets (onnxruntime's names, string values)."""
+    options = {
+        "device_id": str(device_id),
+        "cudnn_conv_algo_search": conv_algo_search,
+        "use_tf32": "1" if tf32 else "0",
+        # the arena grows by what a request needs, not by doubling: variable lengths would
+        # otherwise leave most of a large arena idle.
+        "arena_extend_strategy": "kSameAsRequested",
+        "do_copy_in_default_stream": "1",
+    }
+    if mem_limit_mb:
+        options["gpu_mem_limit"] = str(mem_limit_mb * 1024 * 1024)
+    return options
+
+
 class ProviderPolicy:
     """Which providers to ask for; learns once whether CUDA loads here."""
 
-    def __init__(self, preference: str = "auto") -> None:
+    def __init__(
+        self,
+        preference: str = "auto",
+        cuda: dict[str, str] | None = None,
+        io_binding: bool = True,
+    ) -> None:
         self.preference = preference
+        self.cuda_options = cuda if cuda is not None else cuda_options()
+        self.io_binding = io_binding
         self._cuda: bool | None = None if CUDA in ort.get_available_providers() else False
         self._lock = threading.Lock()
         if self._cuda is False and preference != "cpu":
@@ -46,7 +74,7 @@ class ProviderPolicy:
             if self._cuda is None:
                 return self._probe(model, options)
         if self._cuda:
-            return ort.InferenceSession(model, options, providers=[CUDA, CPU])
+            return ort.InferenceSession(model, options, providers=self._cuda_providers())
         if self.preference == "cuda":
             raise RuntimeError("execution_provider=cuda but the CUDA provider does not load here")
         return ort.InferenceSession(model, options, providers=[CPU])
@@ -66,7 +94,7 @@ class ProviderPolicy:
         severity = options.log_severity_level
         options.log_severity_level = 4
         try:
-            session = ort.InferenceSession(model, options, providers=[CUDA, CPU])
+            session = ort.InferenceSession(model, options, providers=self._cuda_providers())
         finally:
             options.log_severity_level = severity
             ort.set_default_logger_severity(3)
@@ -82,6 +110,9 @@ class ProviderPolicy:
             )
         return session
 
+    def _cuda_providers(self) -> list[str | tuple[str, dict[str, str]]]:
+        return [(CUDA, self.cuda_options), CPU]
+
 
 @dataclass
 class LoadedModel:
@@ -94,6 +125,8 @@ class LoadedModel:
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     text: dict[str, TextCodec] = field(default_factory=dict)  # tokenizer file -> codec
+    io_binding: bool = False  # run through onnxruntime's I/O binding (CUDA sessions)
+    device: tuple[str, int] = ("cpu", 0)  # where bound outputs are allocated: (type, id)
     running: int = 0  # onnxruntime runs in progress (a terminated run stops counting)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -110,13 +143,29 @@ class LoadedModel:
         with self._lock:
             self.running += 1
         try:
-            results = self.session.run(outputs, feeds, run_options)
+            if self.io_binding:
+                results = self._run_bound(feeds, outputs, run_options)
+            else:
+                results = self.session.run(outputs, feeds, run_options)
         except OrtInvalidArgument as error:
             raise InvalidInput(f"onnxruntime rejected the inputs: {error}") from None
         finally:
             with self._lock:
                 self.running -= 1
         return dict(zip(outputs, results, strict=True))
+
+    def _run_bound(
+        self, feeds: dict[str, np.ndarray], outputs: list[str], run_options: ort.RunOptions
+    ) -> list[np.ndarray]:
+        """One host-to-device copy per input; only the requested outputs come back to the host
+        (onnxruntime allocates them on the device, sized by the run, then copies them once)."""
+        binding = self.session.io_binding()
+        for name, array in feeds.items():
+            binding.bind_cpu_input(name, np.ascontiguousarray(array))
+        for name in outputs:
+            binding.bind_output(name, *self.device)
+        self.session.run_with_iobinding(binding, run_options)
+        return list(binding.copy_outputs_to_cpu())
 
 
 def _session_specs(session: ort.InferenceSession, batched: bool) -> tuple[list[TensorSpec], ...]:
@@ -186,6 +235,9 @@ def load(
     _check_io(entry, session, inputs, "input")
     _check_io(entry, session, outputs, "output")
     model = LoadedModel(entry, version, session, provider, inputs, outputs)
+    if provider == CUDA:
+        model.io_binding = policy.io_binding
+        model.device = ("cuda", int(policy.cuda_options.get("device_id", "0")))
     if entry.card is not None:
         io_ = entry.card.io
         batch = [-1]

@@ -29,6 +29,25 @@ class ServerSettings(Settings):
         description="auto: CUDA when it loads on this machine, CPU otherwise; cuda: CUDA only "
         "(models fail to load without it); cpu: CPU only.",
     )
+    cuda_device_id: int = Field(default=0, ge=0, description="GPU the CUDA provider runs on.")
+    cuda_conv_algo_search: Literal["EXHAUSTIVE", "HEURISTIC", "DEFAULT"] = Field(
+        default="HEURISTIC",
+        description="cuDNN convolution algorithm search: EXHAUSTIVE benchmarks every algorithm "
+        "on each new input shape (slow first requests for variable lengths), HEURISTIC asks cuDNN.",
+    )
+    cuda_tf32: bool = Field(
+        default=False,
+        description="Allow TF32 matrix products on CUDA (faster on Ampere and later, but about "
+        "1e-3 relative error: off so GPU answers match the CPU's and the export's parity).",
+    )
+    cuda_mem_limit_mb: int = Field(
+        default=0, ge=0, description="CUDA memory arena limit in MiB (0: no limit)."
+    )
+    cuda_io_binding: bool = Field(
+        default=True,
+        description="On CUDA, bind inputs and the requested outputs with onnxruntime's I/O "
+        "binding: one host-to-device copy per input, one device-to-host per requested output.",
+    )
     intra_op_threads: int = Field(default=0, ge=0, description="onnxruntime threads (0: default).")
     inter_op_threads: int = Field(default=0, ge=0, description="onnxruntime threads (0: default).")
     inference_workers: int = Field(
