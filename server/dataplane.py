@@ -15,11 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import onnxruntime as ort
 
 from protos.gen.inference import model_config_pb2 as mc
 from server import repository, runtime
+from server.batching import Policy, Scheduler, describe
 from server.codecs import datatype_of
 from server.errors import (
     DeadlineExceeded,
@@ -128,7 +128,8 @@ class DataPlane:
                 entry,
                 version,
                 self.policy,
-                self.settings.intra_op_threads,
+                self.settings.intra_op_threads
+                or runtime.intra_op_threads(self._runs_at_once(entry)),
                 self.settings.inter_op_threads,
                 self.settings.spin_wait,
             )
@@ -136,6 +137,11 @@ class DataPlane:
             self.stats.setdefault((entry.name, str(version)), ModelStats(entry.name, str(version)))
             log.info("model %s version %d ready on %s", entry.name, version, model.provider)
         return loaded
+
+    def _runs_at_once(self, entry: repository.ModelEntry) -> int:
+        """How many runs of ``entry`` may go at once: its instances, at most the workers."""
+        workers = self.settings.inference_workers
+        return min(entry.instances or workers, workers)
 
     async def load(self, name: str) -> None:
         """(Re)load one model from the repository, rereading its folder.
@@ -191,6 +197,10 @@ class DataPlane:
         return len(runs)
 
     def close(self) -> None:
+        for state in self.models.values():
+            for model in (state.loaded or {}).values():
+                if model.scheduler is not None:
+                    model.scheduler.close()
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.loader.shutdown(wait=True, cancel_futures=True)
 
@@ -289,10 +299,12 @@ class DataPlane:
         config.instance_group.add(
             name=f"{name}_0",
             kind=mc.ModelInstanceGroup.KIND_GPU if on_gpu else mc.ModelInstanceGroup.KIND_CPU,
-            count=1,
+            count=self._runs_at_once(model.entry),
             gpus=[0] if on_gpu else [],
         )
         config.parameters["execution_provider"].string_value = model.provider
+        batching = self.settings.dynamic_batching and config.HasField("dynamic_batching")
+        config.parameters["dynamic_batching"].string_value = "on" if batching else "off"
         config.parameters["taxonomy"].string_value = "card" if model.entry.card else "unknown"
         return config
 
@@ -381,32 +393,12 @@ class DataPlane:
         ]
         prepared = time.perf_counter_ns()
         stats.compute_input.add(prepared - start)
-        timeout = None
-        if deadline is not None:
-            timeout = deadline - time.monotonic()
-            if timeout <= 0:
-                raise DeadlineExceeded("the request's deadline passed before inference started")
-        options = ort.RunOptions()
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.executor, _run, model, feeds, needed, options)
-        self._runs.add(options)
-        try:
-            results, began, ended = await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            options.terminate = True
-            raise DeadlineExceeded(
-                f"model '{model.name}' did not finish before the request's deadline"
-            ) from None
-        except asyncio.CancelledError:
-            options.terminate = True  # the client went away: stop onnxruntime too
-            raise
-        finally:
-            self._runs.discard(options)
+        if deadline is not None and deadline <= time.monotonic():
+            raise DeadlineExceeded("the request's deadline passed before inference started")
+        result = await self._scheduler(model).submit(feeds, needed, deadline)
+        results, began, ended = result.outputs, result.began, result.ended
         stats.queue.add(max(0, began - prepared))
         stats.compute_infer.add(ended - began)
-        stats.execution_count += 1
-        first = next(iter(feeds.values()))
-        stats.inference_count += int(first.shape[0]) if model.entry.max_batch_size > 0 else 1
         outputs = []
         for name in names:
             if name in text_outputs:
@@ -416,8 +408,27 @@ class DataPlane:
             else:
                 array = results[name]
                 outputs.append(Tensor(name, datatype_of(array), list(array.shape), array))
-        stats.compute_output.add(time.perf_counter_ns() - ended)
+        stats.compute_output.add(time.perf_counter_ns() - max(ended, prepared))
         return InferResponse(model.name, str(model.version), request.id, outputs)
+
+    def _scheduler(self, model: LoadedModel) -> Scheduler:
+        """The model's scheduler, made on its first request (on the event loop)."""
+        if model.scheduler is None:
+            entry = model.entry
+            policy = Policy.of(entry.config, entry.max_batch_size)
+            if not self.settings.dynamic_batching:
+                policy = None
+            stats = self.stats[(model.name, str(model.version))]
+            model.scheduler = Scheduler(
+                model, self.executor, self._runs, stats, policy, entry.instances
+            )
+            log.info(
+                "model %s version %d: %s",
+                model.name,
+                model.version,
+                describe(policy, entry.instances),
+            )
+        return model.scheduler
 
     # ---- taxonomy ----
 
@@ -439,11 +450,3 @@ class DataPlane:
 
     def coverage(self) -> Coverage:
         return coverage(self.cards)
-
-
-def _run(
-    model: LoadedModel, feeds: dict[str, np.ndarray], outputs: list[str], options: ort.RunOptions
-) -> tuple[dict[str, np.ndarray], int, int]:
-    began = time.perf_counter_ns()
-    results = model.predict(feeds, outputs, options)
-    return results, began, time.perf_counter_ns()

@@ -40,6 +40,14 @@ class ModelEntry:
         return self.path / str(version) / (self.config.default_model_filename or DEFAULT_MODEL_FILE)
 
     @property
+    def instances(self) -> int | None:
+        """Runs of this model that may go at once: its instance_group counts summed (a group
+        without a count is 1, as in Triton); None without instance_group (bounded only by the
+        server's inference_workers)."""
+        groups = self.config.instance_group
+        return sum(max(1, g.count) for g in groups) if groups else None
+
+    @property
     def max_batch_size(self) -> int:
         return self.card.io.max_batch_size if self.card else int(self.config.max_batch_size)
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
@@ -22,6 +23,9 @@ from server.codecs import ONNX_TO_DATATYPE, TextCodec
 from server.errors import InvalidInput
 from server.repository import ModelEntry, config_specs
 from taxonomy.card import TensorSpec
+
+if TYPE_CHECKING:
+    from server.batching import Scheduler
 
 log = logging.getLogger("attentive.server")
 
@@ -128,6 +132,7 @@ class LoadedModel:
     io_binding: bool = False  # run through onnxruntime's I/O binding (CUDA sessions)
     device: tuple[str, int] = ("cpu", 0)  # where bound outputs are allocated: (type, id)
     running: int = 0  # onnxruntime runs in progress (a terminated run stops counting)
+    scheduler: Scheduler | None = field(default=None, repr=False)  # its runs (server/batching)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -188,6 +193,24 @@ def _check_io(
         )
 
 
+def available_cores() -> int:
+    """CPUs this process may run on (its affinity mask, e.g. a container's cpuset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def intra_op_threads(runs_at_once: int, cores: int | None = None) -> int:
+    """onnxruntime intra-op threads for a session of which ``runs_at_once`` runs may go at once
+    (its instance count, at most the inference workers): the cores split between them, so a
+    model under full load uses the whole machine and no more. Several busy models share the cores
+    through the OS; onnxruntime's threads do not spin (see ``load``), so an idle session's pool
+    costs nothing and an oversubscribed one only some context switches, whereas a smaller pool
+    would leave cores idle whenever one model has the load."""
+    cores = available_cores() if cores is None else cores
+    return max(1, cores // max(1, runs_at_once))
+
+
 def load(
     entry: ModelEntry,
     version: int,
@@ -207,6 +230,16 @@ def load(
         raise ValueError(entry.error)
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    # Every graph rewrite onnxruntime has (constant folding, fusions incl. attention and layout
+    # transforms): sessions are made once and run many times.
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # One request's operators run in order (a batch's parallelism is within each operator); the
+    # server runs several requests at once instead (inference_workers, instance counts).
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # The CPU arena keeps freed blocks for the next run instead of returning them to malloc;
+    # memory patterns reuse one plan for runs of the same shapes (what batching produces).
+    options.enable_cpu_mem_arena = True
+    options.enable_mem_pattern = True
     if not spin:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")

@@ -48,10 +48,25 @@ class ServerSettings(Settings):
         description="On CUDA, bind inputs and the requested outputs with onnxruntime's I/O "
         "binding: one host-to-device copy per input, one device-to-host per requested output.",
     )
-    intra_op_threads: int = Field(default=0, ge=0, description="onnxruntime threads (0: default).")
+    intra_op_threads: int = Field(
+        default=0,
+        ge=0,
+        description="onnxruntime threads per session (0: the cores this process may use, divided "
+        "by the runs of the model that may go at once: its instance count, at most "
+        "inference_workers).",
+    )
     inter_op_threads: int = Field(default=0, ge=0, description="onnxruntime threads (0: default).")
     inference_workers: int = Field(
-        default=4, ge=1, description="Threads that run onnxruntime off the event loop."
+        default=4,
+        ge=1,
+        description="Threads that run onnxruntime off the event loop (shared by every model; a "
+        "model's config.pbtxt instance_group count bounds its own runs at once).",
+    )
+    dynamic_batching: bool = Field(
+        default=True,
+        description="Merge requests that arrive together into one onnxruntime run, per model, as "
+        "its config.pbtxt's dynamic_batching block says (preferred sizes, max queue delay); off: "
+        "every request runs by itself.",
     )
     spin_wait: bool = Field(
         default=False,

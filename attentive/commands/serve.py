@@ -1,7 +1,8 @@
 """`attentive serve`: serve the model repository over gRPC (KServe v2 + taxonomy service).
 
     attentive serve [--repository DIR] [--host H] [--port N] [--metrics-port N]
-                    [--execution-provider auto|cuda|cpu] [--grace-period S]
+                    [--execution-provider auto|cuda|cpu] [--[no-]dynamic-batching]
+                    [--grace-period S]
                     [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
 
 Defaults come from ServerSettings (``ATTENTIVE_*`` environment variables; the auth token only from
@@ -34,6 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["auto", "cuda", "cpu"],
         help="ATTENTIVE_EXECUTION_PROVIDER (default auto: CUDA when it loads, else CPU)",
     )
+    parser.add_argument(
+        "--dynamic-batching",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="merge requests that arrive together per model, as config.pbtxt says "
+        "(ATTENTIVE_DYNAMIC_BATCHING, default on)",
+    )
     parser.add_argument("--log-level", help="ATTENTIVE_LOG_LEVEL (default INFO)")
     parser.add_argument(
         "--grace-period", type=float, help="seconds in-flight requests get on SIGTERM (30)"
@@ -54,6 +62,7 @@ def _settings(args: argparse.Namespace) -> Any:
         "grpc_port": args.port,
         "metrics_port": args.metrics_port,
         "execution_provider": args.execution_provider,
+        "dynamic_batching": args.dynamic_batching,
         "log_level": args.log_level,
         "grace_period_s": args.grace_period,
         "tls_cert_file": args.tls_cert,

@@ -1,0 +1,567 @@
+"""Dynamic batching (server/batching.py, server/merging.py): requests that arrive together share
+one onnxruntime run and each gets exactly what it would get alone.
+
+* every batching model of the zoo: concurrent single requests of mixed lengths give the outputs
+  of running each alone (in-process onnxruntime; ids and text exactly, floats to FLOAT_ATOL), and
+  identical-shape requests share runs (fewer executions than requests);
+* a hand-made model that pads exactly (tests/server/ragged_model.py) merges different lengths;
+* the batcher honours max_queue_delay; a burst of 200 requests all complete correctly; a request
+  that onnxruntime rejects inside a merged run fails alone; deadlines and cancellation while
+  queued; dynamic_batching=False runs every request by itself; instance counts bound the runs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from protos.gen.inference import grpc_service_pb2 as pb
+from protos.gen.inference import grpc_service_pb2_grpc as pb_grpc
+from server import repository as repo
+from server import runtime
+from server.batching import Policy, Scheduler
+from server.errors import DeadlineExceeded
+from server.grpc.app import BackgroundServer
+from server.merging import Layout
+from server.messages import ModelStats
+from taxonomy.query import CardEntry
+from tests.server import fake_repository
+from tests.server.conftest import CLIENT_OPTIONS, server_settings
+from tests.server.helpers import example_array, infer_request, outputs_of, reference
+from tests.server.ragged_model import OUTPUTS, ragged_model
+from tests.server.ragged_model import reference as ragged_reference
+
+# Floats of a merged run against the request run alone. Same-shape merges are in practice
+# bitwise equal; padded ones differ by the order of a reduction's additions (~1e-7).
+FLOAT_ATOL = 1e-5
+RAGGED, SAME, PATIENT, SINGLE = "ragged_pool", "same_shape_pool", "patient_pool", "slow_single"
+PATIENCE_S = 2.0  # PATIENT's max_queue_delay
+
+
+# ---- helpers ----
+
+
+def _stats(stub: pb_grpc.GRPCInferenceServiceStub, name: str) -> tuple[int, int]:
+    """(execution_count, inference_count) of ``name``."""
+    stats = stub.ModelStatistics(pb.ModelStatisticsRequest(name=name), timeout=10).model_stats[0]
+    return int(stats.execution_count), int(stats.inference_count)
+
+
+def _together(
+    stub: pb_grpc.GRPCInferenceServiceStub,
+    requests: list[pb.ModelInferRequest],
+    timeout: float = 60,
+) -> list[Any]:
+    """Send every request at once; each answer's outputs, or its RpcError."""
+    calls = [stub.ModelInfer.future(r, timeout=timeout) for r in requests]
+    answers: list[Any] = []
+    for call in calls:
+        try:
+            answers.append(outputs_of(call.result()))
+        except grpc.RpcError as error:
+            answers.append(error)
+    return answers
+
+
+def _assert_same(got: dict[str, np.ndarray], want: dict[str, np.ndarray], what: str) -> None:
+    for name, expected in want.items():
+        assert name in got, f"{what}: no output {name}"
+        actual = got[name]
+        assert actual.shape == expected.shape, f"{what} {name}: {actual.shape} != {expected.shape}"
+        if expected.dtype.kind == "f":
+            np.testing.assert_allclose(actual, expected, atol=FLOAT_ATOL, rtol=0, err_msg=what)
+        else:
+            np.testing.assert_array_equal(actual, expected, err_msg=f"{what} {name}")
+
+
+def _ids(rng: np.random.Generator, lengths: list[int]) -> np.ndarray:
+    """Rows of ids in [1, 16) of the given lengths, [PAD] after each (the first is longest)."""
+    out = np.zeros((len(lengths), max(lengths)), np.int64)
+    for row, length in enumerate(lengths):
+        out[row, :length] = rng.integers(1, 16, length)
+    return out
+
+
+# ---- the zoo ----
+
+
+def _variable_axes(entry: CardEntry, name: str) -> list[int]:
+    spec = next(t for t in entry.card.io.inputs if t.name == name)  # type: ignore[union-attr]
+    return [axis for axis, d in enumerate(spec.shape) if d < 0 and axis > 0]
+
+
+def _zoo_requests(
+    entry: CardEntry,
+) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
+    """Single-row requests of mixed lengths from the card's examples: (graph feeds, text feeds).
+
+    Every graph example row, cut to shorter lengths (variable axes), each length twice (the
+    second with its tokens rolled or its values scaled: same shape, other contents)."""
+    card = entry.card
+    assert card is not None
+    graph_names = {t.name for t in card.io.inputs}
+    graph: list[dict[str, np.ndarray]] = []
+    texts: list[dict[str, np.ndarray]] = []
+    for example in card.examples:
+        arrays = {t.name: example_array(t) for t in example.inputs}
+        rows = next(iter(arrays.values())).shape[0]
+        for row in range(rows):
+            one = {n: a[row : row + 1] for n, a in arrays.items()}
+            if not set(one) <= graph_names:
+                texts.append(one)
+                continue
+            for cut in (0, 1, 2):
+                shorter: dict[str, np.ndarray] = {}
+                for name, array in one.items():
+                    index = [slice(None)] * array.ndim
+                    for axis in _variable_axes(entry, name):
+                        index[axis] = slice(0, max(3, array.shape[axis] - cut))
+                    shorter[name] = array[tuple(index)]
+                other = {
+                    n: np.roll(a, 1, axis=-1) if a.dtype.kind in "iu" else a * np.float32(0.5)
+                    for n, a in shorter.items()
+                }
+                graph += [shorter, other]
+    unique: dict[bytes, dict[str, np.ndarray]] = {}
+    for feeds in graph:
+        unique.setdefault(
+            b"".join(a.tobytes() + str(a.shape).encode() for a in feeds.values()), feeds
+        )
+    return list(unique.values()), texts
+
+
+def _batching(entry: CardEntry, repository: Path) -> bool:
+    config = repo.load_entry(repository / entry.name).config
+    return Policy.of(config, entry.card.io.max_batch_size) is not None  # type: ignore[union-attr]
+
+
+def test_zoo_merged_requests_answer_as_if_alone(
+    stub: pb_grpc.GRPCInferenceServiceStub, zoo: list[CardEntry], repository: Path
+) -> None:
+    """Every batching model: concurrent single requests of mixed lengths (graph inputs and text)
+    answer what each gets alone; identical shapes share runs."""
+    models = [e for e in zoo if _batching(e, repository)]
+    assert models, "the zoo has no dynamically batching model"
+    merged: dict[str, int] = {}
+    for entry in models:
+        graph, texts = _zoo_requests(entry)
+        want: list[dict[str, Any] | None] = []
+        for feeds in graph:
+            try:
+                want.append(reference(repository / entry.name, feeds))
+            except Exception:  # noqa: BLE001 - a length this model cannot take alone: skip it
+                want.append(None)
+        kept = [(f, w) for f, w in zip(graph, want, strict=True) if w is not None]
+        assert kept, f"{entry.name}: no example row runs"
+        alone_text = [
+            outputs_of(stub.ModelInfer(infer_request(entry.name, t), timeout=60)) for t in texts
+        ]
+        requests = [infer_request(entry.name, f) for f, _ in kept]
+        requests += [infer_request(entry.name, t) for t in texts]
+        answers = _together(stub, requests)
+        for index, ((feeds, expected), got) in enumerate(zip(kept, answers, strict=False)):
+            assert not isinstance(got, grpc.RpcError), f"{entry.name} request {index}: {got}"
+            _assert_same(
+                got, expected, f"{entry.name} request {index} {[a.shape for a in feeds.values()]}"
+            )
+        for index, (alone, got) in enumerate(zip(alone_text, answers[len(kept) :], strict=True)):
+            assert not isinstance(got, grpc.RpcError), f"{entry.name} text {index}: {got}"
+            _assert_same(got, alone, f"{entry.name} text {index}")
+        # identical shapes: 8 at once share runs (a few tries: arrivals are spread by the client)
+        same = [kept[0][0]] * 8
+        for _ in range(5):
+            before = _stats(stub, entry.name)
+            answers = _together(stub, [infer_request(entry.name, f) for f in same])
+            after = _stats(stub, entry.name)
+            for got in answers:
+                _assert_same(got, kept[0][1], f"{entry.name} identical")
+            assert after[1] - before[1] == 8  # rows
+            merged[entry.name] = after[0] - before[0]
+            if merged[entry.name] < 8:
+                break
+    assert all(runs < 8 for runs in merged.values()), merged
+
+
+def test_every_ragged_card_has_legends_the_batcher_can_use(
+    zoo: list[CardEntry], repository: Path
+) -> None:
+    """A card that promises ragged_batching names every variable axis so it can be padded and
+    cropped; otherwise the server falls back to same-shape merging and logs why."""
+    policy = runtime.ProviderPolicy("cpu")
+    for entry in zoo:
+        card = entry.card
+        assert card is not None
+        if not card.io.ragged_batching or not _batching(entry, repository):
+            continue
+        model = runtime.load(repo.load_entry(repository / entry.name), 1, policy, 1)
+        layout = Layout(model)
+        assert layout.ragged, f"{entry.name}: {layout.problems}"
+
+
+# ---- a model that pads exactly ----
+
+
+@dataclass
+class Fake:
+    server: BackgroundServer
+    stub: pb_grpc.GRPCInferenceServiceStub
+    repository: Path
+
+
+def _fake_repository(root: Path) -> Path:
+    ragged_model(root / RAGGED, delay_us=20_000)
+    ragged_model(root / SAME, delay_us=20_000, ragged=False)
+    ragged_model(root / PATIENT, preferred=(4,), delay_us=int(PATIENCE_S * 1e6))
+    fake_repository.slow_model(root / SINGLE)
+    with (root / SINGLE / "config.pbtxt").open("a") as config:
+        config.write("instance_group [{ kind: KIND_CPU count: 1 }]\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def fake_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _fake_repository(tmp_path_factory.mktemp("batching"))
+
+
+def _serve(root: Path, **overrides: object) -> Iterator[Fake]:
+    settings = server_settings(root, max_concurrent_requests=512, inference_workers=4, **overrides)
+    with (
+        BackgroundServer(settings) as server,
+        grpc.insecure_channel(f"127.0.0.1:{server.port}", options=CLIENT_OPTIONS) as channel,
+    ):
+        yield Fake(server, pb_grpc.GRPCInferenceServiceStub(channel), root)
+
+
+@pytest.fixture(scope="module")
+def fake(fake_root: Path) -> Iterator[Fake]:
+    yield from _serve(fake_root)
+
+
+@pytest.fixture(scope="module")
+def unbatched(fake_root: Path) -> Iterator[Fake]:
+    yield from _serve(fake_root, dynamic_batching=False)
+
+
+def _request(model: str, ids: np.ndarray) -> pb.ModelInferRequest:
+    return infer_request(model, {"ids": ids})
+
+
+def test_requests_of_different_lengths_share_runs_and_answer_as_if_alone(fake: Fake) -> None:
+    rng = np.random.default_rng(0)
+    batches = [_ids(rng, [length]) for length in (2, 7, 3, 5, 4, 6, 1, 7)]
+    before = _stats(fake.stub, RAGGED)
+    answers = _together(fake.stub, [_request(RAGGED, ids) for ids in batches])
+    after = _stats(fake.stub, RAGGED)
+    for ids, got in zip(batches, answers, strict=True):
+        _assert_same(got, ragged_reference(ids), f"length {ids.shape[1]}")
+    assert after[1] - before[1] == len(batches)
+    assert after[0] - before[0] < len(batches)
+    # cropped to each request's own sizes: L, L + 1 and the decoded length T
+    assert [a["shifted"].shape[1] for a in answers] == [b.shape[1] + 1 for b in batches]
+
+
+def test_a_card_without_ragged_batching_merges_identical_shapes_only(fake: Fake) -> None:
+    rng = np.random.default_rng(1)
+    short = [_ids(rng, [3]) for _ in range(4)]
+    long = [_ids(rng, [6]) for _ in range(4)]
+    before = _stats(fake.stub, SAME)
+    answers = _together(fake.stub, [_request(SAME, ids) for ids in short + long])
+    after = _stats(fake.stub, SAME)
+    for ids, got in zip(short + long, answers, strict=True):
+        _assert_same(got, ragged_reference(ids), f"length {ids.shape[1]}")
+    assert 2 <= after[0] - before[0] < 8  # the two lengths never share a run
+
+
+def test_a_request_of_several_rows_counts_its_rows(fake: Fake) -> None:
+    """Rows of different lengths inside one request, merged with others: its own rows back,
+    cropped to the request's own width."""
+    rng = np.random.default_rng(2)
+    batches = [_ids(rng, [5, 2]), _ids(rng, [3]), _ids(rng, [4, 4, 1])]
+    before = _stats(fake.stub, PATIENT)
+    answers = _together(fake.stub, [_request(PATIENT, ids) for ids in batches])
+    after = _stats(fake.stub, PATIENT)
+    for ids, got in zip(batches, answers, strict=True):
+        _assert_same(got, ragged_reference(ids), f"rows {ids.shape}")
+    assert after == (before[0] + 1, before[1] + 6)  # 6 rows >= preferred 4: one run, at once
+
+
+def test_a_lone_request_waits_the_queue_delay_and_no_longer(fake: Fake) -> None:
+    ids = _ids(np.random.default_rng(3), [4])
+    started = time.monotonic()
+    got = outputs_of(fake.stub.ModelInfer(_request(PATIENT, ids), timeout=30))
+    waited = time.monotonic() - started
+    _assert_same(got, ragged_reference(ids), "lone")
+    assert PATIENCE_S - 0.05 <= waited < PATIENCE_S + 1.0, waited
+
+
+def test_requests_under_the_preferred_size_leave_together_after_the_delay(fake: Fake) -> None:
+    rng = np.random.default_rng(4)
+    batches = [_ids(rng, [n]) for n in (2, 5, 3)]  # 3 rows < preferred 4
+    before = _stats(fake.stub, PATIENT)
+    started = time.monotonic()
+    answers = _together(fake.stub, [_request(PATIENT, ids) for ids in batches])
+    waited = time.monotonic() - started
+    after = _stats(fake.stub, PATIENT)
+    for ids, got in zip(batches, answers, strict=True):
+        _assert_same(got, ragged_reference(ids), "under preferred")
+    assert after[0] - before[0] == 1
+    assert PATIENCE_S - 0.05 <= waited < PATIENCE_S + 1.0, waited
+
+
+def test_reaching_the_preferred_size_does_not_wait(fake: Fake) -> None:
+    rng = np.random.default_rng(5)
+    batches = [_ids(rng, [n]) for n in (2, 5, 3, 4)]  # 4 rows = preferred 4
+    started = time.monotonic()
+    answers = _together(fake.stub, [_request(PATIENT, ids) for ids in batches])
+    waited = time.monotonic() - started
+    for ids, got in zip(batches, answers, strict=True):
+        _assert_same(got, ragged_reference(ids), "preferred")
+    assert waited < PATIENCE_S / 2, waited
+
+
+def test_a_burst_of_200_requests_all_complete_correctly(fake: Fake) -> None:
+    rng = np.random.default_rng(6)
+    batches = [
+        _ids(rng, sorted(rng.integers(1, 13, int(rng.integers(1, 3))).tolist(), reverse=True))
+        for _ in range(200)
+    ]
+    before = _stats(fake.stub, RAGGED)
+    answers = _together(fake.stub, [_request(RAGGED, ids) for ids in batches], timeout=120)
+    after = _stats(fake.stub, RAGGED)
+    for index, (ids, got) in enumerate(zip(batches, answers, strict=True)):
+        assert not isinstance(got, grpc.RpcError), f"request {index}: {got}"
+        _assert_same(got, ragged_reference(ids), f"request {index}")
+    assert after[1] - before[1] == sum(ids.shape[0] for ids in batches)
+    assert after[0] - before[0] < 100  # runs of 8 rows where they could form
+
+
+def test_a_bad_request_in_a_merged_run_fails_alone(
+    fake: Fake, caplog: pytest.LogCaptureFixture
+) -> None:
+    """onnxruntime rejects one member's ids (outside the embedding table): the run is redone
+    member by member, the bad one gets INVALID_ARGUMENT naming the input, the others answer."""
+    rng = np.random.default_rng(7)
+    good = [_ids(rng, [n]) for n in (2, 5, 3)]
+    bad = np.array([[3, 99, 4]], np.int64)
+    requests = [_request(PATIENT, ids) for ids in [good[0], bad, good[1], good[2]]]
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO, logger="attentive.server"):
+        answers = _together(fake.stub, requests)
+    assert time.monotonic() - started < PATIENCE_S  # 4 rows: they left together at once
+    assert any("running them one by one" in r.getMessage() for r in caplog.records)
+    error = answers[1]
+    assert isinstance(error, grpc.RpcError)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert "ids" in error.details()  # type: ignore[attr-defined]
+    for ids, got in zip(good, [answers[0], answers[2], answers[3]], strict=True):
+        _assert_same(got, ragged_reference(ids), "good neighbour")
+
+
+def test_a_deadline_passing_in_the_queue_is_deadline_exceeded(fake: Fake) -> None:
+    plane = fake.server.app.plane  # type: ignore[union-attr]
+    ids = _ids(np.random.default_rng(8), [3])
+    before = _stats(fake.stub, PATIENT)
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as caught:
+        fake.stub.ModelInfer(_request(PATIENT, ids), timeout=0.5)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED  # type: ignore[attr-defined]
+    assert time.monotonic() - started < PATIENCE_S
+    # the Triton timeout parameter (microseconds) too, with the server's own message
+    request = _request(PATIENT, ids)
+    request.parameters["timeout"].int64_param = 300_000
+    with pytest.raises(grpc.RpcError) as caught:
+        fake.stub.ModelInfer(request, timeout=30)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED  # type: ignore[attr-defined]
+    assert "waited" in caught.value.details()  # type: ignore[attr-defined]
+    time.sleep(PATIENCE_S + 0.2)  # they never ran, and nothing is left waiting
+    assert _stats(fake.stub, PATIENT)[0] == before[0]
+    scheduler = plane.model(PATIENT).scheduler
+    assert plane.inflight == 0 and scheduler is not None and not scheduler._queue
+    got = outputs_of(fake.stub.ModelInfer(_request(PATIENT, ids), timeout=30))
+    _assert_same(got, ragged_reference(ids), "after")
+
+
+def test_a_client_leaving_the_queue_is_taken_out(fake: Fake) -> None:
+    plane = fake.server.app.plane  # type: ignore[union-attr]
+    ids = _ids(np.random.default_rng(9), [3])
+    call = fake.stub.ModelInfer.future(_request(PATIENT, ids), timeout=30)
+    deadline = time.monotonic() + 10
+    while plane.inflight == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    before = _stats(fake.stub, PATIENT)
+    call.cancel()
+    while plane.inflight and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert plane.inflight == 0
+    time.sleep(PATIENCE_S + 0.2)
+    assert _stats(fake.stub, PATIENT)[0] == before[0]  # it never ran
+
+
+def test_dynamic_batching_off_runs_every_request_alone(unbatched: Fake) -> None:
+    rng = np.random.default_rng(10)
+    batches = [_ids(rng, [4]) for _ in range(8)]
+    before = _stats(unbatched.stub, RAGGED)
+    answers = _together(unbatched.stub, [_request(RAGGED, ids) for ids in batches])
+    after = _stats(unbatched.stub, RAGGED)
+    for ids, got in zip(batches, answers, strict=True):
+        _assert_same(got, ragged_reference(ids), "unbatched")
+    assert after[0] - before[0] == len(batches)
+    config = unbatched.stub.ModelConfig(pb.ModelConfigRequest(name=RAGGED), timeout=10).config
+    assert config.parameters["dynamic_batching"].string_value == "off"
+    # a lone request does not wait for company
+    started = time.monotonic()
+    unbatched.stub.ModelInfer(_request(PATIENT, batches[0]), timeout=30)
+    assert time.monotonic() - started < PATIENCE_S / 2
+
+
+def test_the_served_config_keeps_the_dynamic_batching_block(fake: Fake) -> None:
+    config = fake.stub.ModelConfig(pb.ModelConfigRequest(name=RAGGED), timeout=10).config
+    assert list(config.dynamic_batching.preferred_batch_size) == [4, 8]
+    assert config.dynamic_batching.max_queue_delay_microseconds == 20_000
+    assert config.parameters["dynamic_batching"].string_value == "on"
+    assert [g.count for g in config.instance_group] == [1]
+
+
+def test_an_instance_count_of_one_runs_one_at_a_time(fake: Fake) -> None:
+    plane = fake.server.app.plane  # type: ignore[union-attr]
+    slow = infer_request(SINGLE, {"iterations": np.array([20_000], np.int64)})
+    calls = [fake.stub.ModelInfer.future(slow, timeout=120) for _ in range(3)]
+    most = 0
+    while not all(c.done() for c in calls):
+        most = max(most, plane.model(SINGLE).running)
+        time.sleep(0.002)
+    assert all(list(c.result().outputs[0].shape) == [96, 96] for c in calls)
+    assert most == 1
+
+
+# ---- the scheduler alone: members leaving a merged run ----
+
+
+def _slow_scheduler(root: Path, seconds: float) -> tuple[Scheduler, ModelStats, Callable[[], int]]:
+    """PATIENT's model whose every run takes ``seconds`` (unless told to stop)."""
+    entry = repo.load_entry(root / PATIENT)
+    model = runtime.load(entry, 1, runtime.ProviderPolicy("cpu"), 1)
+    real = model.predict
+    runs = {"count": 0}
+
+    def predict(feeds: Any, outputs: Any, options: Any) -> Any:
+        runs["count"] += 1
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            if options.terminate:
+                raise RuntimeError("Exiting due to terminate flag being set to true")
+            time.sleep(0.01)
+        return real(feeds, outputs, options)
+
+    model.predict = predict  # type: ignore[method-assign,assignment]
+    stats = ModelStats(PATIENT, "1")
+    policy = Policy(8, (3,), 0.5)
+    scheduler = Scheduler(model, ThreadPoolExecutor(2), set(), stats, policy, 1)
+    return scheduler, stats, lambda: runs["count"]
+
+
+def test_a_member_leaving_a_merged_run_does_not_stop_it(fake_root: Path) -> None:
+    scheduler, stats, runs = _slow_scheduler(fake_root, 1.0)
+    rng = np.random.default_rng(11)
+    feeds = [{"ids": _ids(rng, [n])} for n in (2, 4, 3)]
+
+    async def main() -> list[Any]:
+        now = time.monotonic()
+        deadlines = [now + 0.3, None, now + 20]  # the first leaves mid-run; the others wait
+        tasks = [
+            asyncio.create_task(scheduler.submit(f, OUTPUTS, d))
+            for f, d in zip(feeds, deadlines, strict=True)
+        ]
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert isinstance(results[0], DeadlineExceeded)
+    assert "did not finish" in str(results[0])
+    for f, result in zip(feeds[1:], results[1:], strict=True):
+        _assert_same(result.outputs, ragged_reference(f["ids"]), "stayed")
+    assert runs() == 1 and stats.execution_count == 1 and stats.inference_count == 3
+
+
+def test_a_merged_run_everyone_left_is_stopped(fake_root: Path) -> None:
+    scheduler, stats, runs = _slow_scheduler(fake_root, 30.0)
+    rng = np.random.default_rng(12)
+    feeds = [{"ids": _ids(rng, [n])} for n in (2, 4, 3)]
+
+    async def main() -> float:
+        tasks = [asyncio.create_task(scheduler.submit(f, OUTPUTS, None)) for f in feeds]
+        while not scheduler.runs:
+            await asyncio.sleep(0.01)
+        for task in tasks:
+            task.cancel()
+        started = time.monotonic()
+        while scheduler.runs:
+            await asyncio.sleep(0.01)
+        return time.monotonic() - started
+
+    assert asyncio.run(main()) < 5  # not the 30 s the run would take
+    assert runs() == 1 and stats.execution_count == 0
+
+
+# ---- merging rules without a server ----
+
+
+def test_layout_pads_and_crops_each_request_back(fake_root: Path) -> None:
+    model = runtime.load(repo.load_entry(fake_root / RAGGED), 1, runtime.ProviderPolicy("cpu"), 1)
+    layout = Layout(model)
+    assert layout.ragged and not layout.problems
+    rng = np.random.default_rng(13)
+    members = [{"ids": _ids(rng, [n])} for n in (2, 6, 4)] + [{"ids": _ids(rng, [5, 1])}]
+    assert len({layout.key(m) for m in members}) == 1
+    merged = layout.merge(members)
+    assert merged["ids"].shape == (5, 6)
+    assert (merged["ids"][0, 2:] == 0).all()  # padded with pad_id
+    options = ort.RunOptions()
+    results = model.predict(merged, layout.needed(["weights", "decoded_scores"]), options)
+    assert set(results) == {"weights", "decoded_scores", "decoded_ids"}  # T is read off the ids
+    for feeds, own in zip(members, layout.split(results, members), strict=True):
+        assert own["weights"].shape == feeds["ids"].shape
+        want = ragged_reference(feeds["ids"])
+        _assert_same(own, {name: want[name] for name in own}, "split")
+
+
+def test_a_ragged_card_with_a_legend_the_batcher_cannot_read_merges_same_shapes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ragged_model(tmp_path / "unreadable")
+    card = (tmp_path / "unreadable" / "card.json").read_text()
+    (tmp_path / "unreadable" / "card.json").write_text(card.replace("(B, L + 1)", "(B, L * 2)"))
+    model = runtime.load(
+        repo.load_entry(tmp_path / "unreadable"), 1, runtime.ProviderPolicy("cpu"), 1
+    )
+    with caplog.at_level(logging.WARNING, logger="attentive.server"):
+        layout = Layout(model)
+    assert not layout.ragged
+    assert any("shifted" in r.getMessage() for r in caplog.records)
+    short, long = np.array([[1, 2]]), np.array([[1, 2, 3]])
+    assert layout.key({"ids": short}) != layout.key({"ids": long})
+    assert layout.key({"ids": short}) == layout.key({"ids": short + 1})
+
+
+def test_serve_has_a_dynamic_batching_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from attentive.commands import serve
+
+    monkeypatch.delenv("ATTENTIVE_DYNAMIC_BATCHING", raising=False)
+    parser = argparse.ArgumentParser()
+    serve.add_arguments(parser)
+    assert serve._settings(parser.parse_args([])).dynamic_batching is True
+    assert serve._settings(parser.parse_args(["--no-dynamic-batching"])).dynamic_batching is False
+    monkeypatch.setenv("ATTENTIVE_DYNAMIC_BATCHING", "false")
+    assert serve._settings(parser.parse_args([])).dynamic_batching is False
+    assert serve._settings(parser.parse_args(["--dynamic-batching"])).dynamic_batching is True
