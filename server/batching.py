@@ -24,6 +24,7 @@ import logging
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Any
 
 import onnxruntime as ort
 
@@ -186,35 +187,38 @@ class Scheduler:
                 raise DeadlineExceeded(
                     f"the request's deadline passed while it waited for model '{self.model.name}'"
                 ) from None
+        options = ort.RunOptions()
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.executor, execute, self.model, feeds, outputs, options)
+        # The instance is free again when onnxruntime returns, not when the client stops waiting.
+        future.add_done_callback(self._settled)
+        self.runs.add(options)
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
-            options = ort.RunOptions()
-            loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(
-                self.executor, execute, self.model, feeds, outputs, options
-            )
-            self.runs.add(options)
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                results, began, ended = await asyncio.wait_for(future, left)
-            except TimeoutError:
-                options.terminate = True
-                raise DeadlineExceeded(
-                    f"model '{self.model.name}' did not finish before the request's deadline"
-                ) from None
-            except asyncio.CancelledError:
-                options.terminate = True  # the client went away: stop onnxruntime too
-                raise
-            finally:
-                self.runs.discard(options)
+            results, began, ended = await asyncio.wait_for(asyncio.shield(future), left)
+        except TimeoutError:
+            options.terminate = True
+            raise DeadlineExceeded(
+                f"model '{self.model.name}' did not finish before the request's deadline"
+            ) from None
+        except asyncio.CancelledError:
+            options.terminate = True  # the client went away: stop onnxruntime too
+            raise
         finally:
-            if self.slots is not None:
-                self.slots.release()
-        self._count(Layout.rows(feeds))
+            self.runs.discard(options)
+        self._count(Layout.rows(feeds) if self.model.entry.max_batch_size > 0 else 1)
         return Result(results, began, ended)
+
+    def _settled(self, future: asyncio.Future[Any]) -> None:
+        """A lone run ended: free its instance (and consume an error nobody waits for)."""
+        if self.slots is not None:
+            self.slots.release()
+        if not future.cancelled():
+            future.exception()
 
     def _count(self, rows: int) -> None:
         self.stats.execution_count += 1
-        self.stats.inference_count += rows if self.model.entry.max_batch_size > 0 else 1
+        self.stats.inference_count += rows
 
     # ---- the collector ----
 

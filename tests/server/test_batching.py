@@ -444,6 +444,23 @@ def test_an_instance_count_of_one_runs_one_at_a_time(fake: Fake) -> None:
     assert most == 1
 
 
+def test_a_run_past_its_deadline_frees_its_instance_when_onnxruntime_stops(fake: Fake) -> None:
+    plane = fake.server.app.plane  # type: ignore[union-attr]
+    endless = infer_request(SINGLE, {"iterations": np.array([10_000_000], np.int64)})
+    with pytest.raises(grpc.RpcError) as caught:
+        fake.stub.ModelInfer(endless, timeout=0.5)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED  # type: ignore[attr-defined]
+    quick = fake.stub.ModelInfer.future(
+        infer_request(SINGLE, {"iterations": np.array([1], np.int64)}), timeout=60
+    )
+    most = 0
+    while not quick.done():
+        most = max(most, plane.model(SINGLE).running)
+        time.sleep(0.002)
+    assert list(quick.result().outputs[0].shape) == [96, 96]
+    assert most <= 1  # the stopped run and the quick one never overlapped
+
+
 # ---- the scheduler alone: members leaving a merged run ----
 
 
