@@ -61,5 +61,14 @@ soak: venv
 bench-quality: venv
 	$(BIN)/attentive bench quality --preset full
 
+# Speed (not timed tests): onnxruntime vs PyTorch eager, served vs in-process, dynamic batching,
+# cold start and RSS of the built repository (built with PRESET first if missing), the issue-8
+# goals marked met / missed. Figures: results/perf/perf.{json,md}. E.g. PERF_ARGS="--provider cuda".
+.PHONY: bench-perf
+PERF_ARGS ?=
+bench-perf: venv
+	@test -d model_repository || $(BIN)/attentive build --preset $(PRESET)
+	$(BIN)/attentive bench perf $(PERF_ARGS)
+
 clean:
 	rm -rf $(VENV) model_repository runs results

@@ -64,12 +64,12 @@ class Tally:
     errors: list[str] = field(default_factory=list)  # the first few failure messages
 
 
-def rss_bytes(pid: int) -> int:
-    """The process's resident set size (Linux /proc)."""
+def rss_bytes(pid: int, key: str = "VmRSS") -> int:
+    """The process's resident set size (Linux /proc); ``key="VmHWM"``: its peak so far."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{key}:"):
             return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
+    raise RuntimeError(f"no {key} for process {pid}")
 
 
 def start_server(repository: Path, extra_env: dict[str, str]) -> tuple[subprocess.Popen[str], int]:

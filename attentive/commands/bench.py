@@ -1,4 +1,6 @@
-"""`attentive bench quality`: quality of the exported models on held-out splits."""
+"""`attentive bench quality`: quality of the exported models on held-out splits.
+`attentive bench perf`: speed of the repository's models against their alternatives (PyTorch
+eager, onnxruntime in-process, no dynamic batching), with the issue-8 goals marked."""
 
 from __future__ import annotations
 
@@ -16,9 +18,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     quality.add_argument("--seeds", type=int, default=10, help="for models measured over seeds")
     quality.add_argument("--out", default=None, help="default: results/quality-<preset>")
     quality.add_argument("--data", default=None, help="default: $ATTENTIVE_DATA")
+    perf = sub.add_parser("perf", help="onnxruntime vs eager, served vs in-process, batching")
+    _perf_arguments(perf)
+
+
+def _perf_arguments(parser: argparse.ArgumentParser) -> None:
+    from benchmarks import perf
+
+    parser.description = perf.__doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    perf.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.bench == "perf":
+        from benchmarks import perf
+
+        return perf.main(args)
     from benchmarks import quality, report
     from training import registry
 
