@@ -43,6 +43,12 @@ class Settings(BaseSettings):
         default=PROJECT_ROOT / "runs",
         description="Checkpoints and training logs written by build.",
     )
+    train_device: str = Field(
+        default="cpu",
+        pattern=r"^(cpu|cuda(:\d+)?)$",
+        description="Where `attentive build` trains (cpu, cuda, cuda:N). Checkpoints are saved on "
+        "the CPU either way, and export always runs on the CPU.",
+    )
     build_jobs: int = Field(
         default_factory=lambda: max(1, min(4, os.cpu_count() or 1)),
         ge=1,

@@ -21,6 +21,7 @@ import onnx
 import onnxruntime
 import torch
 
+from attentive.settings import Settings
 from export import onnx as onnx_export
 from export import parity, repository
 from taxonomy.card import ExportProvenance, ModelCard, TrainingProvenance
@@ -90,7 +91,14 @@ def train(
     task = spec.task(config, data_dir, run_dir)
     seed_everything(config.train.seed)  # type: ignore[attr-defined]  # initial weights too
     model = spec.build(config)
-    result = fit(model, task, config.train, label=spec.name)  # type: ignore[attr-defined]
+    device = Settings().train_device
+    result = fit(
+        model,
+        task,
+        config.train,  # type: ignore[attr-defined]
+        label=spec.name,
+        device=device,
+    )
     ckpt = checkpoint.Checkpoint(
         model=spec.name,
         preset=preset,
@@ -102,12 +110,19 @@ def train(
             "steps": result.steps,
             "wall_time_s": round(result.wall_time_s, 1),
             "commit": git_commit(),
+            "device": _describe(device),
             "validation": result.best,
         },
     )
     checkpoint.save(path, ckpt)
     log(f"{spec.name}: trained in {result.wall_time_s:.0f}s, best validation {result.best}")
     return ckpt
+
+
+def _describe(device: str) -> str:
+    if device.startswith("cuda"):
+        return f"{device}: {torch.cuda.get_device_name(torch.device(device))}"
+    return device
 
 
 def export(
@@ -141,6 +156,7 @@ def export(
             steps=int(provenance["steps"]),
             wall_time_s=float(provenance["wall_time_s"]),
             commit=str(provenance["commit"]),
+            device=str(provenance.get("device", "cpu")),
             config=to_dict(ckpt.config),
         ),
         export=ExportProvenance(

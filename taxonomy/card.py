@@ -228,6 +228,7 @@ class TrainingProvenance(_Model):
     steps: int
     wall_time_s: float
     commit: str
+    device: str = Field(default="cpu", description="Where it trained, e.g. 'cuda: NVIDIA H200'")
     config: dict[str, Any] = {}
 
 

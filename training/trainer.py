@@ -3,17 +3,20 @@ validation metric, a wall-clock cap, and the best weights restored at the end.""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
 import random
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 from tqdm import tqdm
 
 from training.config import TrainConfig
@@ -35,8 +38,65 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
+def to_device(value: Any, device: torch.device) -> Any:
+    """Tensors inside tuples / lists / dicts moved to ``device`` (anything else as it is)."""
+    if isinstance(value, Tensor):
+        return value.to(device, non_blocking=True)
+    if isinstance(value, tuple | list):
+        return type(value)(to_device(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: to_device(v, device) for k, v in value.items()}
+    return value
+
+
+@contextlib.contextmanager
+def on_device(model: nn.Module, device: torch.device) -> Iterator[None]:
+    """``model`` on ``device`` while training; the tasks stay device-agnostic.
+
+    Its forward's tensor arguments are moved to the device, and in eval mode (validation, which
+    computes on the CPU with the task's CPU targets) its outputs come back to the CPU; training
+    batches are moved before ``task.loss`` so the loss is computed on the device. On exit the
+    model is back on the CPU, where checkpoints and export want it."""
+    model.to(device)
+
+    def inputs(_: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return to_device(args, device), to_device(kwargs, device)
+
+    def outputs(module: nn.Module, _: Any, out: Any) -> Any:
+        return out if module.training else to_device(out, torch.device("cpu"))
+
+    hooks = [
+        model.register_forward_pre_hook(inputs, with_kwargs=True),
+        model.register_forward_hook(outputs),
+    ]
+    try:
+        yield
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.to("cpu")
+
+
 def fit(
-    model: nn.Module, task: Task, train: TrainConfig, *, label: str = "", progress: bool = True
+    model: nn.Module,
+    task: Task,
+    train: TrainConfig,
+    *,
+    label: str = "",
+    progress: bool = True,
+    device: str = "cpu",
+) -> FitResult:
+    with on_device(model, torch.device(device)):
+        return _fit(model, task, train, label, progress, torch.device(device))
+
+
+def _fit(
+    model: nn.Module,
+    task: Task,
+    train: TrainConfig,
+    label: str,
+    progress: bool,
+    device: torch.device,
 ) -> FitResult:
     seed_everything(train.seed)
     # ATTENTIVE_TORCH_THREADS overrides the config: on a busy machine, OpenMP threads that
@@ -57,7 +117,7 @@ def fit(
         bar = tqdm(batches, desc=f"{label} epoch {epoch + 1}/{train.epochs}", disable=not show)
         running = 0.0
         for n, batch in enumerate(bar, 1):
-            loss = task.loss(model, batch)
+            loss = task.loss(model, to_device(batch, device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if train.clip_norm:
