@@ -45,6 +45,8 @@ class Built:
 
 
 def git_commit() -> str:
+    """The checkout's commit (``-dirty`` with local changes); where there is no git checkout
+    (a container image, a copied tree) ``ATTENTIVE_COMMIT`` names it, else ``unknown``."""
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -61,7 +63,7 @@ def git_commit() -> str:
         ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get("ATTENTIVE_COMMIT", "unknown")
 
 
 def preset_config(spec: ModelSpec, preset: str) -> object:
