@@ -34,6 +34,7 @@ import functools
 import importlib
 import os
 import platform
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,7 +199,8 @@ def attention_section(o: Options, provider: str) -> dict[str, Any] | None:
             "detail": f"decomposed / Attention p50, slowest case (median case {summary['ratio_median']:.3g}x)",  # fmt: skip
         }
     render = getattr(module, "markdown", None)
-    return {"goal": goal, "markdown": render(found) if render else "", "results": found}
+    text = re.sub(r"^(#+) ", r"##\1 ", render(found), flags=re.M) if render else ""  # nested
+    return {"goal": goal, "markdown": text, "results": found}
 
 
 def environment(o: Options, sessions: dict[str, Any]) -> dict[str, Any]:

@@ -83,10 +83,14 @@ def _us(r: dict[str, Any]) -> str:
     return f"{r['median']:.0f} ({r['min']:.0f}-{r['max']:.0f})"
 
 
-def _m(side: dict[str, Any], metric: str) -> str:
-    """A side's median figure: whole numbers from 100 up, else 3 significant digits."""
-    value = float(side["summary"][metric]["median"])
+def _num(value: float) -> str:
+    """Whole numbers from 100 up, else 3 significant digits."""
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def _m(side: dict[str, Any], metric: str) -> str:
+    """A side's median figure."""
+    return _num(float(side["summary"][metric]["median"]))
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -105,7 +109,7 @@ def markdown(results: dict[str, Any]) -> str:
                 [
                     g["goal"],
                     g["target"],
-                    "-" if g["measured"] is None else f"{g['measured']:.3g}{g['unit']}",
+                    "-" if g["measured"] is None else _num(g["measured"]) + g["unit"],
                     {True: "met", False: "MISSED", None: "not measured"}[g["met"]],
                     g["detail"],
                 ]

@@ -228,12 +228,12 @@ def test_the_attention_hook_joins_the_report(monkeypatch: pytest.MonkeyPatch) ->
         return {"summary": {"ratio_min": 0.9, "ratio_median": 1.2, "goal_attention_not_slower": False}}  # fmt: skip
 
     setattr(hook, "run", run)  # noqa: B010 - a module attribute
-    setattr(hook, "markdown", lambda results: "| causal | 0.9x |\n")  # noqa: B010
+    setattr(hook, "markdown", lambda results: "# Attention\n| causal | 0.9x |\n")  # noqa: B010
     monkeypatch.setitem(sys.modules, "benchmarks.attention_op", hook)
     options = perf.Options(Path("r"), Path("r"), Path("d"), duration=0.5, repeats=4)
     found = perf.attention_section(options, "cpu")
     assert seen == [{"repeats": 4, "duration": 0.5, "provider": "cpu"}]
-    assert found is not None and found["markdown"] == "| causal | 0.9x |\n"
+    assert found is not None and found["markdown"] == "### Attention\n| causal | 0.9x |\n"
     goal = next(g for g in perf_report.goals({"attention": found}) if g["goal"].startswith("Attention"))  # fmt: skip
     assert goal["measured"] == 0.9 and goal["met"] is False and "missed by 10%" in goal["detail"]
 
