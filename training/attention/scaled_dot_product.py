@@ -1,8 +1,13 @@
 """Scaled dot-product attention (Vaswani et al. 2017): softmax(Q Kᵀ / sqrt(d)) V, multi-head.
 
 Eagerly (training, evaluation) it is computed with plain tensor ops so autograd works; while
-exporting it emits onnx::Attention (opset 23) with ``qk_matmul_output_mode=3``, so the standard
-op carries the attention *and* returns its softmax weights as its fourth output.
+exporting it emits onnx::Attention (opset 23), the standard op that carries the attention. Its
+fourth output gives the scaled scores Q Kᵀ / sqrt(E) (``qk_matmul_output_mode=0``), and the weights
+are their masked softmax, computed beside the op exactly as in eager mode. Mode 3 would return the
+softmax itself, but onnxruntime's CUDA kernel supports only modes 0 and none ("Only kNone and kQK
+output modes are supported in unified unfused attention", onnxruntime-gpu 1.31.1 on an H200), so a
+mode-3 graph runs on the CPU provider alone. Where the weights are not used (every layer but the
+served one) onnxruntime drops the softmax beside the op as dead code.
 
 Legend: B batch, H heads, L query length, S key length, E head dim, D model dim.
 """
@@ -26,8 +31,8 @@ from training.attention.base import (
 )
 from training.attention.registry import register
 
-# onnx Attention's qk_matmul_output_mode=3: the 4th output is the softmax (the weights).
-_WEIGHTS_AFTER_SOFTMAX = 3
+# onnx Attention's qk_matmul_output_mode=0: the 4th output is the scaled Q Kᵀ, before masking.
+_SCORES = 0
 
 
 def scaled_dot_product(
@@ -37,7 +42,7 @@ def scaled_dot_product(
     True = may attend. Returns out (B, H, L, E) and weights (B, H, L, S). A query row with no key
     to attend to gets zero output and zero weights (as PyTorch SDPA and onnxruntime do)."""
     if exporting():
-        out, _, _, weights = torch.ops.onnx.Attention.opset23(
+        out, _, _, scores = torch.ops.onnx.Attention.opset23(
             query,
             keys,
             values,
@@ -45,10 +50,16 @@ def scaled_dot_product(
             None,
             None,
             is_causal=causal,
-            qk_matmul_output_mode=_WEIGHTS_AFTER_SOFTMAX,
+            qk_matmul_output_mode=_SCORES,
         )
-        return out, weights
+        return out, _weights(scores, mask, causal)
     scores = query @ keys.transpose(-2, -1) / math.sqrt(query.shape[-1])  # (B, H, L, S)
+    weights = _weights(scores, mask, causal)
+    return weights @ values, weights
+
+
+def _weights(scores: Tensor, mask: Tensor | None, causal: bool) -> Tensor:
+    """Softmax over the keys each query may attend to; (B, H, L, S) in and out."""
     allowed = torch.ones_like(scores, dtype=torch.bool)
     if causal:  # top-left aligned, as onnx Attention and SDPA do without a cache
         L, S = scores.shape[-2:]
@@ -56,8 +67,7 @@ def scaled_dot_product(
     if mask is not None:
         allowed = allowed & mask
     scores = scores.masked_fill(~allowed, float("-inf"))
-    weights = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # fully masked rows -> 0
-    return weights @ values, weights
+    return torch.softmax(scores, dim=-1).nan_to_num(0.0)  # fully masked rows -> 0
 
 
 SCALED_DOT_PRODUCT = register(
