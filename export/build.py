@@ -46,7 +46,10 @@ class Built:
 
 def git_commit() -> str:
     """The checkout's commit (``-dirty`` with local changes); where there is no git checkout
-    (a container image, a copied tree) ``ATTENTIVE_COMMIT`` names it, else ``unknown``."""
+    (a container image, a copied tree) ``ATTENTIVE_COMMIT`` names it, else ``unknown``. When set,
+    ``ATTENTIVE_COMMIT`` wins: a copied tree may carry a stale ``.git`` of its own."""
+    if os.environ.get("ATTENTIVE_COMMIT"):
+        return os.environ["ATTENTIVE_COMMIT"]
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -63,7 +66,7 @@ def git_commit() -> str:
         ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("ATTENTIVE_COMMIT", "unknown")
+        return "unknown"
 
 
 def preset_config(spec: ModelSpec, preset: str) -> object:
