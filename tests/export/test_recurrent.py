@@ -18,7 +18,7 @@ from export.outline import BOUNDARY_DOMAIN, count_ops
 from taxonomy.card import ModelCard
 from training import checkpoint, registry
 from training.attention.owned import BOUNDARY_DOMAIN as MARKED_DOMAIN
-from training.data.tokenizer import EOS, PAD
+from training.data.tokenizer import PAD
 from training.models.recurrent import GreedyRecurrent
 from training.tasks.translation import pad_batch
 
@@ -82,7 +82,7 @@ def test_onnx_greedy_equals_pytorch_and_rows_are_distributions(tiny_zoo: Path, n
     assert attention.shape == (batch.shape[0], ids.shape[1], batch.shape[1])
     real = (batch != PAD).numpy()
     for b in range(batch.shape[0]):
-        steps = int(np.argmax(ids[b] == EOS)) + 1 if (ids[b] == EOS).any() else ids.shape[1]
+        steps = int(np.flatnonzero(ids[b] != PAD)[-1]) + 1  # decoded: [EOS] or own limit
         rows = attention[b, :steps]
         assert np.all(rows[:, ~real[b]] == 0)  # nothing on padding
         assert np.all(attention[b, steps:] == 0)  # nothing after [EOS]

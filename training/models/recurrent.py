@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -29,12 +29,12 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch._higher_order_ops import while_loop
 
 from taxonomy.card import Metric
 from training.attention.base import AttentionLayer, exporting
 from training.config import TrainConfig
-from training.data.tokenizer import BOS, EOS, PAD
+from training.data.tokenizer import EOS, PAD
+from training.models import greedy
 from training.spec import ExportSpec
 from training.tasks import translation
 from training.tasks.translation import TranslationData, TranslationTask, pad_batch
@@ -216,13 +216,14 @@ class RecurrentTranslator(nn.Module):
 
 
 class GreedyRecurrent(nn.Module):
-    """The served graph: greedy decoding inside the model (an ONNX Loop after export), carrying
-    the recurrent state (h, c, input feed ...) from step to step.
+    """The served graph: greedy decoding inside the model (an ONNX Loop after export; see
+    training/models/greedy.py: each row decodes as if it were alone in its batch), carrying the
+    recurrent state (h, c, input feed ...) from step to step.
 
     Returns output ids (B, T) - the tokens after [BOS], [EOS] included, [PAD] after it - and,
     for attention models, one attention row per output token (B, T, S) (zero after [EOS]).
-    T = steps actually run (at most S + extra_output_tokens; the loop stops when every row has
-    produced [EOS])."""
+    T = steps actually run (a row stops at [EOS] or after its own source length +
+    extra_output_tokens tokens)."""
 
     def __init__(self, model: RecurrentTranslator) -> None:
         super().__init__()
@@ -232,50 +233,17 @@ class GreedyRecurrent(nn.Module):
     def forward(self, source_ids: Tensor) -> tuple[Tensor, ...]:
         decoder = self.model.decoder
         memory, state = decoder.start(self.model.encoder(source_ids))
-        B, S = source_ids.shape
-        steps = S + self.model.cfg.extra_output_tokens
-        ids = torch.cat(  # (B, steps + 1): [BOS] then room for the output
-            [
-                torch.full((B, 1), BOS, dtype=torch.long),
-                torch.full((B, steps), PAD, dtype=torch.long),
-            ],
-            dim=1,
-        )
-        attention = torch.zeros(B, steps, S if self.attends else 0)  # (B, steps, S)
-        step = torch.zeros((), dtype=torch.long)
-        done = torch.zeros(B, dtype=torch.bool)
 
-        def running(
-            step: Tensor, ids: Tensor, attention: Tensor, done: Tensor, *s: Tensor
-        ) -> Tensor:
-            return (step < steps) & ~done.all()
+        def step(t: Tensor, ids: Tensor, s: State) -> tuple[Tensor, Tensor | None, State]:
+            prev = ids.index_select(1, t.reshape(1)).squeeze(1)  # (B,)
+            readout, weights, s = decoder.step(decoder.embed_tokens(prev), t, s, memory)
+            return decoder.generate(readout), weights, s  # (B, V), (B, S) or None
 
-        def advance(
-            step: Tensor, ids: Tensor, attention: Tensor, done: Tensor, *s: Tensor
-        ) -> tuple[Tensor, ...]:
-            at = step.reshape(1)
-            prev = ids.index_select(1, at).squeeze(1)  # (B,)
-            readout, weights, s = decoder.step(decoder.embed_tokens(prev), step, s, memory)
-            logits = decoder.generate(readout)  # (B, V); weights (B, S)
-            nxt = logits.argmax(-1)  # (B,)
-            nxt = torch.where(done, torch.full_like(nxt, PAD), nxt)
-            ids = ids.index_copy(1, at + 1, nxt[:, None])
-            if weights is not None:
-                row = torch.where(done[:, None], torch.zeros_like(weights), weights)  # (B, S)
-                attention = attention.index_copy(1, at, row[:, None])
-            done = done | (nxt == EOS)
-            fresh = tuple(x.clone() for x in s)
-            return (step + 1, ids.clone(), attention.clone(), done.clone(), *fresh)
-
-        carried: tuple[Tensor, ...] = (step, ids, attention, done, *state)
-        if exporting():
-            carried = while_loop(running, advance, carried)
-        else:  # the same steps eagerly: while_loop would compile the body on every new shape
-            with threads(self.model.cfg.train.threads):
-                while bool(running(*carried)):
-                    carried = advance(*carried)
-        ids, attention = carried[1], carried[2]
-        return (ids[:, 1:], attention) if self.attends else (ids[:, 1:],)
+        extra = self.model.cfg.extra_output_tokens
+        # eagerly with the model's threads; while_loop would compile the body on every new shape
+        with nullcontext() if exporting() else threads(self.model.cfg.train.threads):
+            ids, attention = greedy.greedy(source_ids, extra, step, state, self.attends)
+        return (ids, attention) if self.attends else (ids,)
 
 
 def bridge(summary_dim: int, hidden: int) -> nn.Linear:

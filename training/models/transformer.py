@@ -22,14 +22,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch._higher_order_ops import while_loop
 
 from taxonomy.axes import Architecture, Sequences
 from taxonomy.card import Citation, Facets, Metric
-from training.attention.base import exporting
 from training.attention.scaled_dot_product import MultiHeadAttention
 from training.config import TrainConfig
-from training.data.tokenizer import BOS, EOS, PAD
+from training.data.tokenizer import PAD
+from training.models import greedy
 from training.registry import register
 from training.spec import CardInfo, ExportSpec, ModelSpec
 from training.tasks import translation
@@ -177,12 +176,13 @@ class Transformer(nn.Module):
 
 
 class GreedyTranslator(nn.Module):
-    """The served graph: greedy decoding inside the model (an ONNX Loop after export).
+    """The served graph: greedy decoding inside the model (an ONNX Loop after export; see
+    training/models/greedy.py: each row decodes as if it were alone in its batch).
 
     Returns output ids (B, T) - the tokens after [BOS], [EOS] included, [PAD] after it - and the
     last decoder layer's cross-attention averaged over heads, one row per output token (B, T, S).
-    T = steps actually run (at most S + extra_output_tokens; the loop stops when every row has
-    produced [EOS]).
+    T = steps actually run (a row stops at [EOS] or after its own source length +
+    extra_output_tokens tokens).
     """
 
     def __init__(self, model: Transformer) -> None:
@@ -191,45 +191,17 @@ class GreedyTranslator(nn.Module):
 
     def forward(self, source_ids: Tensor) -> tuple[Tensor, Tensor]:
         memory, keep = self.model.encode(source_ids)
-        B, S = source_ids.shape
-        steps = S + self.model.cfg.extra_output_tokens
-        ids = torch.cat(  # (B, steps + 1): [BOS] then room for the output
-            [
-                torch.full((B, 1), BOS, dtype=torch.long),
-                torch.full((B, steps), PAD, dtype=torch.long),
-            ],
-            dim=1,
-        )
-        attention = torch.zeros(B, steps, S)  # (B, steps, S)
-        step = torch.zeros((), dtype=torch.long)
-        done = torch.zeros(B, dtype=torch.bool)
 
-        def running(step: Tensor, ids: Tensor, attention: Tensor, done: Tensor) -> Tensor:
-            return (step < steps) & ~done.all()
-
-        def advance(
-            step: Tensor, ids: Tensor, attention: Tensor, done: Tensor
-        ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-            # Causal self-attention makes position `step` depend on ids[:, :step + 1] only.
+        def step(
+            t: Tensor, ids: Tensor, state: greedy.State
+        ) -> tuple[Tensor, Tensor, greedy.State]:
+            # Causal self-attention makes position t depend on ids[:, :t + 1] only.
             logits, weights = self.model.decode(ids, memory, keep)  # (B, steps+1, V), (B,H,.,S)
-            at = step.reshape(1)
-            nxt = logits.index_select(1, at).squeeze(1).argmax(-1)  # (B,)
-            nxt = torch.where(done, torch.full_like(nxt, PAD), nxt)
-            ids = ids.index_copy(1, at + 1, nxt[:, None])
-            row = weights.mean(1).index_select(1, at)  # (B, 1, S)
-            row = torch.where(done[:, None, None], torch.zeros_like(row), row)
-            attention = attention.index_copy(1, at, row)
-            done = done | (nxt == EOS)
-            return step + 1, ids.clone(), attention.clone(), done.clone()
+            at = t.reshape(1)
+            row = weights.mean(1).index_select(1, at).squeeze(1)  # (B, S)
+            return logits.index_select(1, at).squeeze(1), row, state  # (B, V), (B, S)
 
-        carried = (step, ids, attention, done)
-        if exporting():  # one ONNX Loop in the graph
-            carried = while_loop(running, advance, carried)
-        else:  # the same body stepped in Python (an eager while_loop compiles its body first)
-            while bool(running(*carried)):
-                carried = advance(*carried)
-        step, ids, attention, done = carried
-        return ids[:, 1:], attention
+        return greedy.greedy(source_ids, self.model.cfg.extra_output_tokens, step, (), True)
 
 
 def build(cfg: TransformerConfig) -> nn.Module:
