@@ -190,6 +190,7 @@ def attention_outputs(cfg: DMEConfig) -> list[AttentionOutput]:
             description=f"Sentence {k}'s tokens: attention weights over the embedding sets "
             f"({sets}); each row sums to 1, 0 on padding",
             legend=f"(B, {length}, n): sentence-{k} positions x embedding sets",
+            sizes=(len(vector_sets(cfg.data)),),
         )
         for k, (side, length) in enumerate((("left", "L"), ("right", "R")), 1)
     ]

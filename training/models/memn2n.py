@@ -356,6 +356,7 @@ def export(model: nn.Module, cfg: MemN2NConfig, task: Task) -> ExportSpec:
         ],
         text_outputs=[TextOutput(name="answer", ids_output="answer_ids", tokenizer=TOKENIZER_FILE)],
         pad_id=PAD,
+        ragged_batching=True,  # [PAD] is neither a word nor a separator: it reaches no slot
     )
     described = f"bAbI task {first.task} test question 0 ({first.question} -> {first.answer})"
     examples = ids_and_text(

@@ -337,6 +337,8 @@ def export_spec(model: nn.Module, task: DocumentTask, attention: list[TensorSpec
                 )
             ],
             pad_id=PAD,
+            # [PAD] is masked everywhere (attention, RNN lengths, HAN's fixed sentence grid)
+            ragged_batching=True,
         ),
         examples=ids_and_text(
             f"test document 0 (class {task.classes[first.label]}): {first.text}",

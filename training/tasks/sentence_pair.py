@@ -406,6 +406,7 @@ class AttentionOutput:
     description: str
     legend: str = "(B, L, R): sentence-1 positions x sentence-2 positions"
     rank: int = 3
+    sizes: tuple[int, ...] = ()  # the last axes' fixed sizes (the others vary: -1)
 
 
 def prediction_spec(kind: PairKind) -> TensorSpec:
@@ -458,7 +459,7 @@ def export_spec(
         TensorSpec(
             name=a.name,
             datatype="FP32",
-            shape=[-1] * a.rank,
+            shape=[-1] * (a.rank - len(a.sizes)) + list(a.sizes),
             description=a.description,
             legend=a.legend,
         )
@@ -500,6 +501,9 @@ def export_spec(
                 ),
             ],
             pad_id=PAD,
+            # [PAD] is zeroed and masked: convolutions see zeros as their own padding, pooling
+            # and attention skip it, RNNs read it last
+            ragged_batching=True,
         ),
         examples=ids_and_text(
             f"word ids of: {first.left!r} / {first.right!r}",

@@ -210,6 +210,8 @@ def export_spec(
             pad_id=PAD,
             bos_id=BOS,
             eos_id=EOS,
+            # every row decodes as if alone (training/models/greedy.py); the encoders mask [PAD]
+            ragged_batching=True,
         ),
         examples=ids_and_text(
             f"token ids of: {first}",
