@@ -162,13 +162,24 @@ class Transformer(nn.Module):
 
     def decode(self, target_in: Tensor, memory: Tensor, keep: Tensor) -> tuple[Tensor, Tensor]:
         """Returns logits (B, T, V) and the last layer's cross-attention (B, H, T, S)."""
+        y, weights = self.decode_states(target_in, memory, keep)
+        return self.logits(y), weights
+
+    def decode_states(
+        self, target_in: Tensor, memory: Tensor, keep: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """The decoder's output states (B, T, D) and last cross-attention (B, H, T, S)."""
         B, T = target_in.shape
         cross_mask = keep[:, None, None, :].expand(B, 1, T, keep.shape[1])  # (B, 1, T, S)
         y = self._embed(target_in)
         weights = torch.zeros(0)
         for layer in self.decoder:
             y, weights = layer(y, memory, cross_mask)
-        return F.linear(y, self.embed.weight), weights  # tied output embedding
+        return y, weights
+
+    def logits(self, states: Tensor) -> Tensor:
+        """(..., D) -> (..., V) through the tied output embedding."""
+        return F.linear(states, self.embed.weight)
 
     def forward(self, source_ids: Tensor, target_in: Tensor) -> Tensor:
         memory, keep = self.encode(source_ids)
@@ -195,11 +206,14 @@ class GreedyTranslator(nn.Module):
         def step(
             t: Tensor, ids: Tensor, state: greedy.State
         ) -> tuple[Tensor, Tensor, greedy.State]:
-            # Causal self-attention makes position t depend on ids[:, :t + 1] only.
-            logits, weights = self.model.decode(ids, memory, keep)  # (B, steps+1, V), (B,H,.,S)
+            # Causal self-attention makes position t depend on ids[:, :t + 1] only. Only
+            # position t goes through the vocabulary projection: projecting every position
+            # of the buffer was ~90% of a greedy call (benchmarks/attention_op.py's profile).
+            states, weights = self.model.decode_states(ids, memory, keep)  # (B, steps+1, D)
             at = t.reshape(1)
             row = weights.mean(1).index_select(1, at).squeeze(1)  # (B, S)
-            return logits.index_select(1, at).squeeze(1), row, state  # (B, V), (B, S)
+            logits = self.model.logits(states.index_select(1, at).squeeze(1))  # (B, V)
+            return logits, row, state
 
         return greedy.greedy(source_ids, self.model.cfg.extra_output_tokens, step, (), True)
 
