@@ -31,6 +31,9 @@ NUMPY: dict[str, np.dtype[Any]] = {
     "BYTES": np.dtype(object),
 }
 DATATYPES = tuple(NUMPY)
+# numpy dtype -> KServe v2 datatype (BYTES aside), and the little-endian dtype of the wire.
+_DATATYPE_OF = {dtype: name for name, dtype in NUMPY.items() if name != "BYTES"}
+_WIRE = {name: dtype.newbyteorder("<") for name, dtype in NUMPY.items() if name != "BYTES"}
 
 # Triton config DataType enum names (model_config.proto) <-> KServe v2 datatypes.
 CONFIG_TO_DATATYPE = {
@@ -70,12 +73,13 @@ ONNX_TO_DATATYPE = {
 
 
 def datatype_of(array: np.ndarray) -> str:
-    if array.dtype == object or array.dtype.kind in "SU":
+    dtype = array.dtype
+    if dtype.kind in "OSU":
         return "BYTES"
-    for name, dtype in NUMPY.items():
-        if dtype == array.dtype:
-            return name
-    raise TypeError(f"no KServe v2 datatype for numpy dtype {array.dtype}")
+    name = _DATATYPE_OF.get(dtype)
+    if name is None:
+        raise TypeError(f"no KServe v2 datatype for numpy dtype {array.dtype}")
+    return name
 
 
 # No model here takes more than rank 4; numpy stops at 64 dimensions and a huge dimension would
@@ -142,8 +146,11 @@ def deserialize_bytes(name: str, raw: bytes, count: int) -> np.ndarray:
     return array
 
 
-def from_raw(name: str, datatype: str, shape: Sequence[int], raw: bytes) -> np.ndarray:
-    """Decode raw contents, checking the byte length against the shape."""
+def from_raw(
+    name: str, datatype: str, shape: Sequence[int], raw: bytes, copy: bool = True
+) -> np.ndarray:
+    """Decode raw contents, checking the byte length against the shape. ``copy=False`` (the
+    server's requests): on a little-endian machine the array is a read-only view of ``raw``."""
     check_datatype(name, datatype)
     dims = check_shape(name, shape)
     count = element_count(dims)
@@ -156,11 +163,15 @@ def from_raw(name: str, datatype: str, shape: Sequence[int], raw: bytes) -> np.n
             f"input '{name}': raw contents hold {len(raw)} bytes but shape {dims} of {datatype} "
             f"needs {expected}"
         )
-    return np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype).reshape(dims)
+    array = np.frombuffer(raw, dtype=_WIRE[datatype]).astype(dtype, copy=copy)
+    if not array.flags.aligned:
+        array = array.copy()
+    return array.reshape(dims)
 
 
-def to_raw(array: np.ndarray) -> bytes:
-    if datatype_of(array) == "BYTES":
+def to_raw(array: np.ndarray, datatype: str | None = None) -> bytes:
+    """Raw contents of ``array`` (``datatype``: its KServe v2 datatype when known)."""
+    if (datatype or datatype_of(array)) == "BYTES":
         return serialize_bytes(array)
     return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
 

@@ -132,6 +132,8 @@ class DataPlane:
                 or runtime.intra_op_threads(self._runs_at_once(entry)),
                 self.settings.inter_op_threads,
                 self.settings.spin_wait,
+                # a thread count the operator chose stands for every run
+                0 if self.settings.intra_op_threads else self.settings.small_run_threshold_us,
             )
         for version, model in loaded.items():
             self.stats.setdefault((entry.name, str(version)), ModelStats(entry.name, str(version)))
@@ -382,15 +384,10 @@ class DataPlane:
     ) -> InferResponse:
         feeds = feeds_for(model, request.inputs, self.limits)
         names = output_names(model, request.outputs)
-        graph_outputs = [a.name for a in model.session.get_outputs()]
-        text_outputs = (
-            {t.name: t for t in model.entry.card.io.text_outputs} if model.entry.card else {}
-        )
-        needed = [
-            n
-            for n in graph_outputs
-            if n in names or n in {text_outputs[t].ids_output for t in names if t in text_outputs}
-        ]
+        text_outputs = model.text_outputs
+        wanted = set(names)
+        wanted.update(text_outputs[n].ids_output for n in names if n in text_outputs)
+        needed = [n for n in model.graph_outputs if n in wanted]
         prepared = time.perf_counter_ns()
         stats.compute_input.add(prepared - start)
         if deadline is not None and deadline <= time.monotonic():
@@ -415,7 +412,11 @@ class DataPlane:
         """The model's scheduler, made on its first request (on the event loop)."""
         if model.scheduler is None:
             entry = model.entry
-            policy = Policy.of(entry.config, entry.max_batch_size)
+            policy = Policy.of(
+                entry.config,
+                entry.max_batch_size,
+                self.settings.dynamic_batching_skip_delay_when_quiet,
+            )
             if not self.settings.dynamic_batching:
                 policy = None
             stats = self.stats[(model.name, str(model.version))]

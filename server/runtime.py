@@ -12,17 +12,20 @@ import io
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument as OrtInvalidArgument
 
+from server import codecs
 from server.codecs import ONNX_TO_DATATYPE, TextCodec
 from server.errors import InvalidInput
 from server.repository import ModelEntry, config_specs
-from taxonomy.card import TensorSpec
+from taxonomy.card import TensorSpec, TextInput, TextOutput
 
 if TYPE_CHECKING:
     from server.batching import Scheduler
@@ -133,6 +136,10 @@ class LoadedModel:
     device: tuple[str, int] = ("cpu", 0)  # where bound outputs are allocated: (type, id)
     running: int = 0  # onnxruntime runs in progress (a terminated run stops counting)
     scheduler: Scheduler | None = field(default=None, repr=False)  # its runs (server/batching)
+    # A single-threaded session for runs whose inputs hold at most ``small_elements`` elements
+    # (see ``small_runs``); None: every run uses ``session``.
+    small_session: ort.InferenceSession | None = field(default=None, repr=False)
+    small_elements: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -141,6 +148,51 @@ class LoadedModel:
 
     def input(self, name: str) -> TensorSpec | None:
         return next((t for t in self.inputs if t.name == name), None)
+
+    # ---- io lookups, made once per load (every request reads them) ----
+
+    @cached_property
+    def graph_inputs(self) -> list[str]:
+        return [a.name for a in self.session.get_inputs()]
+
+    @cached_property
+    def graph_outputs(self) -> list[str]:
+        return [a.name for a in self.session.get_outputs()]
+
+    @cached_property
+    def input_specs(self) -> dict[str, TensorSpec]:
+        """The graph inputs' specs by name."""
+        graph = set(self.graph_inputs)
+        return {t.name: t for t in self.inputs if t.name in graph}
+
+    @cached_property
+    def text_inputs(self) -> dict[str, TextInput]:
+        return {t.name: t for t in self.entry.card.io.text_inputs} if self.entry.card else {}
+
+    @cached_property
+    def text_outputs(self) -> dict[str, TextOutput]:
+        return {t.name: t for t in self.entry.card.io.text_outputs} if self.entry.card else {}
+
+    @cached_property
+    def output_names(self) -> list[str]:
+        """Every output it exposes (graph and text), in order."""
+        return [t.name for t in self.outputs]
+
+    @cached_property
+    def node_axes(self) -> frozenset[tuple[str, int]]:
+        """(input, dim) pairs that count graph nodes: what some index input points into."""
+        return frozenset(
+            (t.index_of.input, t.index_of.dim) for t in self.inputs if t.index_of is not None
+        )
+
+    # ---- runs ----
+
+    def session_for(self, feeds: dict[str, np.ndarray]) -> ort.InferenceSession:
+        """The single-threaded session for a run expected to be small (see ``small_runs``)."""
+        small = self.small_session
+        if small is not None and sum(a.size for a in feeds.values()) <= self.small_elements:
+            return small
+        return self.session
 
     def predict(
         self, feeds: dict[str, np.ndarray], outputs: list[str], run_options: ort.RunOptions
@@ -151,7 +203,7 @@ class LoadedModel:
             if self.io_binding:
                 results = self._run_bound(feeds, outputs, run_options)
             else:
-                results = self.session.run(outputs, feeds, run_options)
+                results = self.session_for(feeds).run(outputs, feeds, run_options)
         except OrtInvalidArgument as error:
             raise InvalidInput(f"onnxruntime rejected the inputs: {error}") from None
         finally:
@@ -218,6 +270,7 @@ def load(
     intra_op: int = 0,
     inter_op: int = 0,
     spin: bool = False,
+    small_run_us: int = 0,
 ) -> LoadedModel:
     """Create the session; raises (with the reason) if the model cannot be served.
 
@@ -225,28 +278,12 @@ def load(
     little latency off a lone request on idle, dedicated cores, but with several requests running
     at once (inference_workers sessions' pools) or on a shared machine the spinning threads starve
     the working ones: measured on 2 busy cores, 64 clients got 21-43 requests/s with spinning and
-    147-170 without, and even one client 11 vs 83. So it is off unless asked for."""
+    147-170 without, and even one client 11 vs 83. So it is off unless asked for.
+
+    ``small_run_us``: see ``small_runs`` (0: off)."""
     if entry.error:
         raise ValueError(entry.error)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    # Every graph rewrite onnxruntime has (constant folding, fusions incl. attention and layout
-    # transforms): sessions are made once and run many times.
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # One request's operators run in order (a batch's parallelism is within each operator); the
-    # server runs several requests at once instead (inference_workers, instance counts).
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    # The CPU arena keeps freed blocks for the next run instead of returning them to malloc;
-    # memory patterns reuse one plan for runs of the same shapes (what batching produces).
-    options.enable_cpu_mem_arena = True
-    options.enable_mem_pattern = True
-    if not spin:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    if intra_op:
-        options.intra_op_num_threads = intra_op
-    if inter_op:
-        options.inter_op_num_threads = inter_op
+    options = session_options(intra_op, inter_op, spin)
     path = entry.model_file(version)
     shown = f"{entry.name}/{path.relative_to(entry.path)}"  # clients see repository paths only
     if not path.is_file():
@@ -280,7 +317,100 @@ def load(
         for o in io_.text_outputs:
             _codec(model, o.tokenizer)
             model.outputs.append(TensorSpec(name=o.name, datatype="BYTES", shape=batch))
+    if small_run_us and provider == CPU and (intra_op or available_cores()) > 1:
+        small_runs(model, str(path), session_options(1, inter_op, spin), small_run_us)
     return model
+
+
+def session_options(intra_op: int = 0, inter_op: int = 0, spin: bool = False) -> ort.SessionOptions:
+    """The server's session options (``load`` says why each is set)."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    # Every graph rewrite onnxruntime has (constant folding, fusions incl. attention and layout
+    # transforms): sessions are made once and run many times.
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # One request's operators run in order (a batch's parallelism is within each operator); the
+    # server runs several requests at once instead (inference_workers, instance counts).
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # The CPU arena keeps freed blocks for the next run instead of returning them to malloc;
+    # memory patterns reuse one plan for runs of the same shapes (what batching produces).
+    options.enable_cpu_mem_arena = True
+    options.enable_mem_pattern = True
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    if intra_op:
+        options.intra_op_num_threads = intra_op
+    if inter_op:
+        options.inter_op_num_threads = inter_op
+    return options
+
+
+# Timed runs of a card example at load (after one warm-up run).
+EXAMPLE_RUNS = 5
+
+
+def example_feeds(model: LoadedModel) -> dict[str, np.ndarray] | None:
+    """The first card example that feeds the graph directly (no text inputs), as arrays."""
+    card = model.entry.card
+    if card is None:
+        return None
+    graph = set(model.graph_inputs)
+    for example in card.examples:
+        if {t.name for t in example.inputs} == graph:
+            return {
+                t.name: codecs.from_list(t.name, t.datatype, t.shape, t.data)
+                for t in example.inputs
+            }
+    return None
+
+
+def small_runs(
+    model: LoadedModel, path: str, single: ort.SessionOptions, threshold_us: int
+) -> float | None:
+    """Give ``model`` a single-threaded session (``single``: options with 1 intra-op thread) when
+    its card example runs in under ``threshold_us`` on its (multi-threaded) session, for the runs
+    expected to stay under the threshold too: inputs of at most the example's elements times
+    threshold / example time. Returns the example's median run time in microseconds (None: no
+    example to time).
+
+    Why: onnxruntime's pool threads do not spin (see ``load``), so each operator that splits
+    its work wakes them and waits for them. On a run of a few hundred microseconds that costs
+    more than it saves, worst on a busy machine where a woken thread may wait for a core:
+    measured on 2 busy cores, the tiny `lin` model served with 2 threads spent 550-800 us in
+    onnxruntime per request, with 1 thread 270-350 us (in-process, spinning: 180 us). Larger
+    runs (merged batches, long inputs) keep the multi-threaded session, where threads pay off."""
+    feeds = example_feeds(model)
+    if feeds is None:
+        return None
+    names = model.graph_outputs
+    try:
+        model.session.run(names, feeds)
+        times = []
+        for _ in range(EXAMPLE_RUNS):
+            began = time.perf_counter()
+            model.session.run(names, feeds)
+            times.append(time.perf_counter() - began)
+            if times[-1] * 1e6 > 10 * threshold_us:  # clearly not small: no need for more
+                break
+    except Exception as error:  # noqa: BLE001 - the model still serves, multi-threaded
+        log.warning("model %s: its example does not run (%s)", model.name, error)
+        return None
+    median = sorted(times)[len(times) // 2] * 1e6
+    if median >= threshold_us:
+        return median
+    model.small_session = ort.InferenceSession(path, single, providers=[CPU])
+    # The runs expected to stay under the threshold, taking the cost as proportional to the
+    # input size (generous for such runs: most of their time is per-operator overhead).
+    elements = sum(a.size for a in feeds.values())
+    model.small_elements = max(elements, int(elements * threshold_us / max(median, 1.0)))
+    log.info(
+        "model %s: its example runs in %.0f us: runs of up to %d input elements use 1 thread",
+        model.name,
+        median,
+        model.small_elements,
+    )
+    return median
 
 
 def _codec(model: LoadedModel, tokenizer: str) -> TextCodec:

@@ -68,6 +68,22 @@ class ServerSettings(Settings):
         "its config.pbtxt's dynamic_batching block says (preferred sizes, max queue delay); off: "
         "every request runs by itself.",
     )
+    dynamic_batching_skip_delay_when_quiet: bool = Field(
+        default=True,
+        description="With dynamic batching, a request that finds its model quiet (nothing "
+        "queued or running, and no traffic within max_queue_delay: no request arrived while "
+        "another was in, no merged run ended) runs at once instead of waiting the delay for "
+        "company; under traffic requests gather as config.pbtxt says. false: Triton's exact "
+        "behaviour (every request waits up to max_queue_delay).",
+    )
+    small_run_threshold_us: int = Field(
+        default=1000,
+        ge=0,
+        description="A CPU model whose card example runs in under this many microseconds at load "
+        "also gets a single-threaded session, used for runs no larger than that example: waking "
+        "onnxruntime's pool threads costs more than they save on such runs (0: off; only when "
+        "intra_op_threads is 0).",
+    )
     spin_wait: bool = Field(
         default=False,
         description="Let onnxruntime's threads busy-wait between operators: lower latency for a "

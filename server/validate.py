@@ -58,11 +58,6 @@ def _names(specs: list[TensorSpec]) -> str:
     return ", ".join(t.name for t in specs) or "none"
 
 
-def _node_axes(model: LoadedModel) -> set[tuple[str, int]]:
-    """(input, dim) pairs that count graph nodes: what some index input points into."""
-    return {(t.index_of.input, t.index_of.dim) for t in model.inputs if t.index_of is not None}
-
-
 def _check_batch(model: LoadedModel, name: str, size: int, limits: Limits) -> None:
     if size == 0:
         raise InvalidInput(f"input '{name}': empty batch")
@@ -86,7 +81,7 @@ def _check_dims(model: LoadedModel, spec: TensorSpec, shape: list[int], limits: 
             f"(shape {spec.shape})"
         )
     batched = model.entry.max_batch_size > 0
-    nodes = _node_axes(model)
+    nodes = model.node_axes
     for axis, (got, want) in enumerate(zip(shape, spec.shape, strict=True)):
         if want >= 0 and got != want:
             raise InvalidInput(
@@ -186,9 +181,9 @@ def feeds_for(
 ) -> dict[str, np.ndarray]:
     """Validated onnxruntime feeds for ``inputs`` (text inputs tokenized into their ids input)."""
     limits = limits or Limits()
-    graph = [a.name for a in model.session.get_inputs()]
-    specs = {t.name: t for t in model.inputs if t.name in graph}
-    text = {t.name: t for t in model.entry.card.io.text_inputs} if model.entry.card else {}
+    graph = model.graph_inputs
+    specs = model.input_specs
+    text = model.text_inputs
     seen: set[str] = set()
     feeds: dict[str, np.ndarray] = {}
     for tensor in inputs:
@@ -239,8 +234,8 @@ def feeds_for(
 def output_names(model: LoadedModel, requested: list[str] | None) -> list[str]:
     """The outputs to return, in order: those requested, or every output of the model."""
     if not requested:
-        return [t.name for t in model.outputs]
-    known = {t.name for t in model.outputs}
+        return list(model.output_names)
+    known = model.output_names
     seen: set[str] = set()
     for name in requested:
         if name not in known:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from protos.gen.inference import grpc_service_pb2 as pb
 from server import codecs
 from server.errors import InvalidInput, NotSupported
@@ -80,7 +78,7 @@ def infer_request(message: pb.ModelInferRequest) -> InferRequest:
                 raise InvalidInput(
                     f"input '{name}': both contents and raw_input_contents given; use one"
                 )
-            data = codecs.from_raw(name, datatype, shape, raw[i])
+            data = codecs.from_raw(name, datatype, shape, raw[i], copy=False)
         else:
             codecs.check_datatype(name, datatype)
             field = CONTENTS_FIELD.get(datatype)
@@ -107,7 +105,7 @@ def infer_response(response: InferResponse) -> pb.ModelInferResponse:
     )
     for tensor in response.outputs:
         message.outputs.add(name=tensor.name, datatype=tensor.datatype, shape=tensor.shape)
-        message.raw_output_contents.append(codecs.to_raw(np.asarray(tensor.data)))
+        message.raw_output_contents.append(codecs.to_raw(tensor.data, tensor.datatype))
     return message
 
 

@@ -7,12 +7,17 @@ one onnxruntime run and each gets exactly what it would get alone.
 * a hand-made model that pads exactly (tests/server/ragged_model.py) merges different lengths;
 * the batcher honours max_queue_delay; a burst of 200 requests all complete correctly; a request
   that onnxruntime rejects inside a merged run fails alone; deadlines and cancellation while
-  queued; dynamic_batching=False runs every request by itself; instance counts bound the runs."""
+  queued; dynamic_batching=False runs every request by itself; instance counts bound the runs;
+* those delay tests run with Triton's behaviour explicitly (dynamic_batching_skip_delay_when_quiet
+  off); with it on (the default) a lone request on a quiet model runs at once (its statistics
+  show no queueing), a burst still merges, a request arriving under traffic waits the delay as
+  Triton's would, and quiet runs stay off the event loop (so a burst is seen)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +51,7 @@ from tests.server.ragged_model import reference as ragged_reference
 FLOAT_ATOL = 1e-5
 RAGGED, SAME, PATIENT, SINGLE = "ragged_pool", "same_shape_pool", "patient_pool", "slow_single"
 PATIENCE_S = 2.0  # PATIENT's max_queue_delay
+ALWAYS_SMALL_US = 10**7  # a small-run threshold every example runs under
 
 
 # ---- helpers ----
@@ -249,6 +255,14 @@ def _serve(root: Path, **overrides: object) -> Iterator[Fake]:
 
 @pytest.fixture(scope="module")
 def fake(fake_root: Path) -> Iterator[Fake]:
+    """Triton's behaviour, explicitly: every request may wait max_queue_delay (the tests below
+    time that delay)."""
+    yield from _serve(fake_root, dynamic_batching_skip_delay_when_quiet=False)
+
+
+@pytest.fixture(scope="module")
+def quiet(fake_root: Path) -> Iterator[Fake]:
+    """The default settings: a request that finds its model quiet does not wait."""
     yield from _serve(fake_root)
 
 
@@ -261,16 +275,23 @@ def _request(model: str, ids: np.ndarray) -> pb.ModelInferRequest:
     return infer_request(model, {"ids": ids})
 
 
+def _burst(server: Fake, batches: list[np.ndarray]) -> tuple[list[Any], int]:
+    """Send ``batches`` to RAGGED at once: the answers (each checked against the model run on it
+    alone, every row counted) and the runs they took."""
+    before = _stats(server.stub, RAGGED)
+    answers = _together(server.stub, [_request(RAGGED, ids) for ids in batches])
+    after = _stats(server.stub, RAGGED)
+    for ids, got in zip(batches, answers, strict=True):
+        _assert_same(got, ragged_reference(ids), f"length {ids.shape[1]}")
+    assert after[1] - before[1] == sum(ids.shape[0] for ids in batches)
+    return answers, after[0] - before[0]
+
+
 def test_requests_of_different_lengths_share_runs_and_answer_as_if_alone(fake: Fake) -> None:
     rng = np.random.default_rng(0)
     batches = [_ids(rng, [length]) for length in (2, 7, 3, 5, 4, 6, 1, 7)]
-    before = _stats(fake.stub, RAGGED)
-    answers = _together(fake.stub, [_request(RAGGED, ids) for ids in batches])
-    after = _stats(fake.stub, RAGGED)
-    for ids, got in zip(batches, answers, strict=True):
-        _assert_same(got, ragged_reference(ids), f"length {ids.shape[1]}")
-    assert after[1] - before[1] == len(batches)
-    assert after[0] - before[0] < len(batches)
+    answers, runs = _burst(fake, batches)
+    assert runs < len(batches)
     # cropped to each request's own sizes: L, L + 1 and the decoded length T
     assert [a["shifted"].shape[1] for a in answers] == [b.shape[1] + 1 for b in batches]
 
@@ -464,6 +485,145 @@ def test_a_run_past_its_deadline_frees_its_instance_when_onnxruntime_stops(fake:
         time.sleep(0.002)
     assert list(quick.result().outputs[0].shape) == [96, 96]
     assert most <= 1  # the stopped run and the quick one never overlapped
+
+
+# ---- quiet models (dynamic_batching_skip_delay_when_quiet, the default) ----
+
+
+def _queue_stats(stub: pb_grpc.GRPCInferenceServiceStub, name: str) -> tuple[int, int]:
+    """(count, ns) of ``name``'s queue duration statistics."""
+    stats = stub.ModelStatistics(pb.ModelStatisticsRequest(name=name), timeout=10).model_stats[0]
+    return int(stats.inference_stats.queue.count), int(stats.inference_stats.queue.ns)
+
+
+def _wait_quiet(scheduler: Scheduler | None) -> None:
+    """Until no traffic of an earlier test counts against the model."""
+    while scheduler is not None and time.monotonic() < scheduler._traffic_until:
+        time.sleep(0.05)
+
+
+def test_a_lone_request_on_a_quiet_model_runs_at_once(quiet: Fake) -> None:
+    plane = quiet.server.app.plane  # type: ignore[union-attr]
+    assert plane.settings.dynamic_batching_skip_delay_when_quiet  # the default
+    _wait_quiet(plane.model(PATIENT).scheduler)
+    rng = np.random.default_rng(14)
+    for attempt in range(2):  # the first makes the scheduler; the second finds it quiet again
+        ids = _ids(rng, [4])
+        before, queued = _stats(quiet.stub, PATIENT), _queue_stats(quiet.stub, PATIENT)
+        scheduler = plane.model(PATIENT).scheduler
+        starts = scheduler.quiet_starts if scheduler is not None else 0
+        started = time.monotonic()
+        got = outputs_of(quiet.stub.ModelInfer(_request(PATIENT, ids), timeout=30))
+        waited = time.monotonic() - started
+        _assert_same(got, ragged_reference(ids), f"quiet {attempt}")
+        assert waited < PATIENCE_S / 2, waited  # Triton's behaviour: at least PATIENCE_S
+        # the statistics: one run of one row, next to no time queued (Triton's: PATIENCE_S)
+        assert _stats(quiet.stub, PATIENT) == (before[0] + 1, before[1] + 1)
+        count, ns = _queue_stats(quiet.stub, PATIENT)
+        assert count == queued[0] + 1 and ns - queued[1] < 0.1 * PATIENCE_S * 1e9
+        scheduler = plane.model(PATIENT).scheduler
+        assert scheduler is not None and scheduler.quiet_starts == starts + 1
+
+
+def test_a_burst_on_a_quiet_model_still_merges(quiet: Fake) -> None:
+    rng = np.random.default_rng(15)
+    batches = [_ids(rng, [length]) for length in (2, 7, 3, 5, 4, 6, 1, 7) * 4]
+    _wait_quiet(quiet.server.app.plane.model(RAGGED).scheduler)  # type: ignore[union-attr]
+    _, runs = _burst(quiet, batches)
+    assert runs < len(batches) / 2  # runs of several requests
+
+
+def _scheduler(
+    root: Path, policy: Policy, threshold_us: int = 0
+) -> tuple[Scheduler, ModelStats, list[str]]:
+    """PATIENT's model under ``policy``, recording the thread of every run."""
+    entry = repo.load_entry(root / PATIENT)
+    model = runtime.load(entry, 1, runtime.ProviderPolicy("cpu"), 2, small_run_us=threshold_us)
+    real = model.predict
+    threads: list[str] = []
+
+    def predict(feeds: Any, outputs: Any, options: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return real(feeds, outputs, options)
+
+    model.predict = predict  # type: ignore[method-assign,assignment]
+    stats = ModelStats(PATIENT, "1")
+    executor = ThreadPoolExecutor(2, thread_name_prefix="worker")
+    return Scheduler(model, executor, set(), stats, policy, 1), stats, threads
+
+
+def test_a_request_under_traffic_waits_the_delay_and_a_quiet_one_does_not(
+    fake_root: Path,
+) -> None:
+    """Five requests at once: the first finds the model quiet and runs alone at once, the other
+    four queue and leave together (preferred size 4). The merged run leaves the model busy for a
+    delay: a request right after waits the delay, as Triton's would; one after a quiet delay
+    runs at once."""
+    delay = 0.5
+    scheduler, stats, _ = _scheduler(fake_root, Policy(8, (4,), delay, skip_when_quiet=True))
+    rng = np.random.default_rng(16)
+    burst = [{"ids": _ids(rng, [n])} for n in (3, 5, 2, 4, 6)]
+    alone = {"ids": _ids(rng, [4])}
+
+    async def timed(feeds: dict[str, np.ndarray]) -> tuple[Any, float]:
+        started = time.monotonic()
+        result = await scheduler.submit(feeds, OUTPUTS, None)
+        return result, time.monotonic() - started
+
+    async def main() -> list[tuple[Any, float]]:
+        results = list(await asyncio.gather(*(timed(f) for f in burst)))
+        results.append(await timed(alone))  # right after the merged run: traffic
+        await asyncio.sleep(delay * 1.2)
+        results.append(await timed(alone))  # after a quiet delay
+        return results
+
+    results = asyncio.run(main())
+    for feeds, (result, _) in zip([*burst, alone, alone], results, strict=True):
+        _assert_same(result.outputs, ragged_reference(feeds["ids"]), "scheduler")
+    waits = [w for _, w in results]
+    assert max(waits[:5]) < delay / 2, waits  # 1 quiet + 4 reaching the preferred size
+    assert delay * 0.9 <= waits[5] < delay * 3, waits  # under traffic: Triton's wait
+    assert waits[6] < delay / 2, waits  # quiet again
+    assert scheduler.quiet_starts == 2
+    assert (stats.execution_count, stats.inference_count) == (4, 7)
+
+
+def test_without_the_setting_a_lone_request_waits_as_with_triton(fake_root: Path) -> None:
+    delay = 0.3
+    scheduler, stats, _ = _scheduler(fake_root, Policy(8, (4,), delay))
+    feeds = {"ids": _ids(np.random.default_rng(17), [4])}
+
+    async def main() -> float:
+        started = time.monotonic()
+        await scheduler.submit(feeds, OUTPUTS, None)
+        return time.monotonic() - started
+
+    assert asyncio.run(main()) >= delay * 0.9
+    assert scheduler.quiet_starts == 0 and stats.execution_count == 1
+
+
+def test_quiet_runs_go_to_a_worker_so_a_burst_is_seen(fake_root: Path) -> None:
+    """A quiet request runs on a worker thread even when its run is small (the single-threaded
+    session): while it runs, the next requests of a burst find it in and gather."""
+    scheduler, stats, threads = _scheduler(
+        fake_root, Policy(8, (2,), 0.5, skip_when_quiet=True), threshold_us=ALWAYS_SMALL_US
+    )
+    assert scheduler.model.small_session is not None
+    rng = np.random.default_rng(18)
+    burst = [{"ids": _ids(rng, [n])} for n in (2, 3, 2)]
+
+    async def main() -> tuple[str, list[Any]]:
+        loop_thread = threading.current_thread().name
+        return loop_thread, await asyncio.gather(
+            *(scheduler.submit(f, OUTPUTS, None) for f in burst)
+        )
+
+    loop_thread, results = asyncio.run(main())
+    for feeds, result in zip(burst, results, strict=True):
+        _assert_same(result.outputs, ragged_reference(feeds["ids"]), "burst")
+    assert len(threads) == 2 and all(t.startswith("worker") for t in threads), threads
+    assert loop_thread not in threads
+    assert scheduler.quiet_starts == 1 and stats.execution_count == 2  # alone, then merged
 
 
 # ---- the scheduler alone: members leaving a merged run ----
