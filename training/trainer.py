@@ -42,6 +42,8 @@ def to_device(value: Any, device: torch.device) -> Any:
     """Tensors inside tuples / lists / dicts moved to ``device`` (anything else as it is)."""
     if isinstance(value, Tensor):
         return value.to(device, non_blocking=True)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple batch
+        return type(value)(*(to_device(v, device) for v in value))
     if isinstance(value, tuple | list):
         return type(value)(to_device(v, device) for v in value)
     if isinstance(value, dict):

@@ -4,6 +4,7 @@ validation sees CPU outputs, and the model comes back to the CPU with no hooks l
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import pytest
 import torch
@@ -51,12 +52,18 @@ class LineTask:
         return torch.optim.SGD(model.parameters(), lr=0.1), None
 
 
+class Pair(NamedTuple):
+    ids: Tensor
+    label: int
+
+
 def test_to_device_keeps_structure() -> None:
-    batch = {"a": (torch.ones(2), [torch.zeros(1), 3]), "b": "text"}
+    batch = {"a": (torch.ones(2), [torch.zeros(1), 3]), "b": "text", "c": Pair(torch.ones(1), 2)}
     moved = to_device(batch, torch.device("cpu"))
     assert isinstance(moved["a"], tuple) and isinstance(moved["a"][1], list)
     assert moved["a"][1][1] == 3 and moved["b"] == "text"
     assert torch.equal(moved["a"][0], torch.ones(2))
+    assert isinstance(moved["c"], Pair) and moved["c"].label == 2  # the documents' batches
 
 
 def _fit(device: str) -> tuple[Line, LineTask, float]:
