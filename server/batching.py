@@ -162,32 +162,31 @@ class Scheduler:
         """Run ``feeds`` (validated) for the graph ``outputs``; the request's own rows back."""
         if self.policy is None or self.layout is None:
             return await self._alone(feeds, outputs, deadline)
-        loop = asyncio.get_running_loop()
-        item = Pending(
-            feeds,
-            self.layout.needed(outputs),
-            deadline,
-            self.layout.key(feeds),
-            self.layout.rows(feeds),
-            loop.create_future(),
-        )
-        if item.rows > self.policy.max_batch_size:
-            item.key = None
-        quiet = self._quiet(item)
+        arrived = time.monotonic()
+        quiet = self._quiet(arrived)
         self._inside += 1
         try:
-            if quiet:
+            if quiet:  # a group of one, run as a lone request is (what _gather would make)
                 if self.slots is not None:
                     await self.slots.acquire()  # free (``_quiet`` checked): no wait
                 self.quiet_starts += 1
-                self._start([item])
-            else:
-                self._queue[item] = None
-                self._arrived.set()
-                if self._collector is None or self._collector.done():
-                    self._collector = loop.create_task(
-                        self._collect(), name=f"batch {self.model.name}"
-                    )
+                return await self._alone(feeds, self.layout.needed(outputs), deadline, True)
+            loop = asyncio.get_running_loop()
+            item = Pending(
+                feeds,
+                self.layout.needed(outputs),
+                deadline,
+                self.layout.key(feeds),
+                self.layout.rows(feeds),
+                loop.create_future(),
+                arrived,
+            )
+            if item.rows > self.policy.max_batch_size:
+                item.key = None
+            self._queue[item] = None
+            self._arrived.set()
+            if self._collector is None or self._collector.done():
+                self._collector = loop.create_task(self._collect(), name=f"batch {self.model.name}")
             return await self._answer(item)
         finally:
             self._inside -= 1
@@ -212,27 +211,18 @@ class Scheduler:
             self._drop(item)
             raise
 
-    def _quiet(self, item: Pending) -> bool:
-        """Whether ``item`` finds its model quiet, with an instance free; an arrival that finds
-        company (another request of the model not yet answered, even one whose run is over)
-        marks the model busy for the next ``delay_s``."""
+    def _quiet(self, arrived: float) -> bool:
+        """Whether a request arriving at ``arrived`` finds its model quiet, with an instance
+        free; an arrival that finds company (another request of the model not yet answered,
+        even one whose run is over) marks the model busy for the next ``delay_s``."""
         assert self.policy is not None
         gathering = self._collector is not None and not self._collector.done()
         if self._inside or self._queue or self._busy or gathering:
-            self._traffic_until = max(self._traffic_until, item.arrived + self.policy.delay_s)
+            self._traffic_until = max(self._traffic_until, arrived + self.policy.delay_s)
             return False
-        if not self.policy.skip_when_quiet or item.arrived < self._traffic_until:
+        if not self.policy.skip_when_quiet or arrived < self._traffic_until:
             return False
         return self.slots is None or not self.slots.locked()
-
-    def _start(self, group: list[Pending]) -> None:
-        """Run ``group`` (holding one of the model's instances) in its own task."""
-        for member in group:
-            member.state = "grouped"
-        self._busy += 1
-        task = asyncio.get_running_loop().create_task(self._execute(group))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _drop(self, item: Pending) -> None:
         item.dropped = True
@@ -240,18 +230,23 @@ class Scheduler:
         if item.run is not None and item.state == "running" and item.run.abandoned():
             item.run.options.terminate = True  # nobody waits for it any more
 
-    async def _alone(self, feeds: Feeds, outputs: list[str], deadline: float | None) -> Result:
-        """Without batching: the request runs by itself once an instance is free."""
+    async def _alone(
+        self, feeds: Feeds, outputs: list[str], deadline: float | None, held: bool = False
+    ) -> Result:
+        """The request runs by itself once an instance is free (``held``: it holds one). Without
+        batching, every request; with it, one that found its model quiet, whose outputs are
+        then cut as a group of one's would be (merging.Layout.split)."""
         timeout = None if deadline is None else deadline - time.monotonic()
-        if timeout is not None and timeout <= 0:
+        if timeout is not None and timeout <= 0 and not held:
             raise DeadlineExceeded("the request's deadline passed before inference started")
-        if self.slots is not None:
+        if self.slots is not None and not held:
             try:
                 await asyncio.wait_for(self.slots.acquire(), timeout)
             except TimeoutError:
                 raise DeadlineExceeded(
                     f"the request's deadline passed while it waited for model '{self.model.name}'"
                 ) from None
+        self._busy += 1
         options = ort.RunOptions()
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self.executor, execute, self.model, feeds, outputs, options)
@@ -272,10 +267,13 @@ class Scheduler:
         finally:
             self.runs.discard(options)
         self._count(Layout.rows(feeds) if self.model.entry.max_batch_size > 0 else 1)
+        if self.layout is not None:
+            results = self.layout.split(results, [feeds])[0]
         return Result(results, began, ended)
 
     def _settled(self, future: asyncio.Future[Any]) -> None:
         """A lone run ended: free its instance (and consume an error nobody waits for)."""
+        self._busy -= 1
         if self.slots is not None:
             self.slots.release()
         if not future.cancelled():
@@ -302,7 +300,10 @@ class Scheduler:
                 if self.slots is not None:
                     self.slots.release()
                 continue
-            self._start(group)
+            self._busy += 1
+            task = asyncio.get_running_loop().create_task(self._execute(group))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def _take(self, group: list[Pending], rows: int) -> int:
         """Move the queued requests that fit ``group`` into it, in arrival order."""

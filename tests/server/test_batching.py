@@ -534,9 +534,10 @@ def test_a_burst_on_a_quiet_model_still_merges(quiet: Fake) -> None:
 
 
 def _scheduler(
-    root: Path, policy: Policy, threshold_us: int = 0
+    root: Path, policy: Policy, threshold_us: int = 0, seconds: float = 0.0
 ) -> tuple[Scheduler, ModelStats, list[str]]:
-    """PATIENT's model under ``policy``, recording the thread of every run."""
+    """PATIENT's model under ``policy``, recording the thread of every run; each run takes at
+    least ``seconds`` (unless told to stop)."""
     entry = repo.load_entry(root / PATIENT)
     model = runtime.load(entry, 1, runtime.ProviderPolicy("cpu"), 2, small_run_us=threshold_us)
     real = model.predict
@@ -544,6 +545,11 @@ def _scheduler(
 
     def predict(feeds: Any, outputs: Any, options: Any) -> Any:
         threads.append(threading.current_thread().name)
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            if options.terminate:
+                raise RuntimeError("Exiting due to terminate flag being set to true")
+            time.sleep(0.01)
         return real(feeds, outputs, options)
 
     model.predict = predict  # type: ignore[method-assign,assignment]
@@ -629,27 +635,32 @@ def test_quiet_runs_go_to_a_worker_so_a_burst_is_seen(fake_root: Path) -> None:
 # ---- the scheduler alone: members leaving a merged run ----
 
 
-def _slow_scheduler(root: Path, seconds: float) -> tuple[Scheduler, ModelStats, Callable[[], int]]:
+def _slow_scheduler(
+    root: Path, seconds: float, skip_when_quiet: bool = False
+) -> tuple[Scheduler, ModelStats, Callable[[], int]]:
     """PATIENT's model whose every run takes ``seconds`` (unless told to stop)."""
-    entry = repo.load_entry(root / PATIENT)
-    model = runtime.load(entry, 1, runtime.ProviderPolicy("cpu"), 1)
-    real = model.predict
-    runs = {"count": 0}
+    policy = Policy(8, (3,), 0.5, skip_when_quiet)
+    scheduler, stats, threads = _scheduler(root, policy, seconds=seconds)
+    return scheduler, stats, lambda: len(threads)
 
-    def predict(feeds: Any, outputs: Any, options: Any) -> Any:
-        runs["count"] += 1
-        until = time.monotonic() + seconds
-        while time.monotonic() < until:
-            if options.terminate:
-                raise RuntimeError("Exiting due to terminate flag being set to true")
-            time.sleep(0.01)
-        return real(feeds, outputs, options)
 
-    model.predict = predict  # type: ignore[method-assign,assignment]
-    stats = ModelStats(PATIENT, "1")
-    policy = Policy(8, (3,), 0.5)
-    scheduler = Scheduler(model, ThreadPoolExecutor(2), set(), stats, policy, 1)
-    return scheduler, stats, lambda: runs["count"]
+def test_a_quiet_request_past_its_deadline_stops_its_run_and_frees_the_instance(
+    fake_root: Path,
+) -> None:
+    scheduler, stats, runs = _slow_scheduler(fake_root, 30.0, skip_when_quiet=True)
+    feeds = {"ids": _ids(np.random.default_rng(19), [3])}
+
+    async def main() -> float:
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded, match="did not finish"):
+            await scheduler.submit(feeds, OUTPUTS, started + 0.3)
+        assert scheduler.slots is not None
+        while scheduler.slots.locked():  # until onnxruntime (here: the fake) stops
+            await asyncio.sleep(0.01)
+        return time.monotonic() - started
+
+    assert asyncio.run(main()) < 5  # not the 30 s the run would take
+    assert runs() == 1 and scheduler.quiet_starts == 1 and stats.execution_count == 0
 
 
 def test_a_member_leaving_a_merged_run_does_not_stop_it(fake_root: Path) -> None:
