@@ -70,19 +70,20 @@ class ServerSettings(Settings):
     )
     dynamic_batching_skip_delay_when_quiet: bool = Field(
         default=True,
-        description="With dynamic batching, a request that finds its model quiet (nothing "
-        "queued or running, and no traffic within max_queue_delay: no request arrived while "
-        "another was in, no merged run ended) runs at once instead of waiting the delay for "
-        "company; under traffic requests gather as config.pbtxt says. false: Triton's exact "
-        "behaviour (every request waits up to max_queue_delay).",
+        description="With dynamic batching, a request that finds its model quiet (no other "
+        "request of it in the server, an instance free, and no traffic within max_queue_delay: "
+        "no request arrived while another was in, no merged run ended) runs at once instead of "
+        "waiting the delay for company; under traffic requests gather as config.pbtxt says. "
+        "false: Triton's exact behaviour (every request may wait up to max_queue_delay).",
     )
     small_run_threshold_us: int = Field(
         default=1000,
         ge=0,
         description="A CPU model whose card example runs in under this many microseconds at load "
-        "also gets a single-threaded session, used for runs no larger than that example: waking "
+        "also gets a single-threaded session, used for the runs expected to stay under it too "
+        "(inputs up to the example's size times this threshold over its time): waking "
         "onnxruntime's pool threads costs more than they save on such runs (0: off; only when "
-        "intra_op_threads is 0).",
+        "intra_op_threads is 0, the server choosing the threads).",
     )
     spin_wait: bool = Field(
         default=False,
