@@ -11,20 +11,20 @@ one onnxruntime run on the shared executor and each request gets its own rows ba
 
 Quiet models (``Policy.skip_when_quiet``, the server's dynamic_batching_skip_delay_when_quiet): a
 request that arrives while no other request of its model is in the scheduler (queued, gathered,
-running, or run but not yet answered), with an instance free and no traffic in the last
-``max_queue_delay`` (no request arrived while another was in, no merged run ended), runs at once
-as a group of one: waiting the delay would only delay it, since nothing
-suggests company is coming. Under traffic every request gathers as above, so batching keeps its
-throughput; a request arriving while the quiet one runs queues and gathers as usual. Triton waits
-the delay in every case; ``skip_when_quiet=False`` does exactly that. The rule looks at traffic,
-not at the last arrival alone: a client sending one request after another (each answered before
-the next) is quiet every time, whereas "no arrival within the delay" would make its requests
-alternate between waiting and not whenever a round trip is shorter than the delay. A quiet
-request still runs on a worker thread, never on the event loop: that would save the two thread
-hand-offs (about 250 us a request on 2 busy cores), but a run that ends within a few loop turns
-answers its request before the next request of a burst reaches the scheduler (gRPC hands calls
-to the loop one at a time), so a burst would look like a string of quiet requests and never
-merge (seen: 8 identical requests at once ran as 8 runs).
+running, or run but not yet answered), with an instance free and no sign of traffic in the last
+``QUIET_AFTER_DELAYS`` max_queue_delays (no request arrived while another was in, no merged run
+ended), runs at once, alone: waiting the delay would only delay it, since nothing suggests company
+is coming. Under traffic every request gathers as above, so batching keeps its throughput; a
+request arriving while the quiet one runs queues and gathers as usual. Triton waits the delay in
+every case; ``skip_when_quiet=False`` does exactly that. The rule looks at overlap, not at arrival
+times alone: a client sending one request after another (each answered before the next) is quiet
+every time, whereas "no arrival within the delay" would make its requests alternate between
+waiting and not whenever a round trip is shorter than the delay. A quiet request still runs on a
+worker thread, never on the event loop: that would save the two thread hand-offs (about 250 us a
+request on 2 busy cores), but a run that ends within a few loop turns answers its request before
+the next request of a burst reaches the scheduler (gRPC hands calls to the loop one at a time),
+so a burst would look like a string of quiet requests and never merge (seen: 8 identical
+requests at once ran as 8 runs).
 
 Deadlines and cancellation: a request whose deadline passes, or whose client goes away, while it
 waits is taken out of the queue (DEADLINE_EXCEEDED / cancelled). Once a merged run has started, a
@@ -54,6 +54,15 @@ from server.runtime import LoadedModel
 log = logging.getLogger("attentive.server")
 
 
+# A model counts as busy for this many max_queue_delays after its last sign of traffic. With one
+# delay, 32 closed-loop clients (threads of one Python process, 2 busy cores, `lin`, 1 ms delay)
+# often left gaps longer than the delay between overlapping requests: 5-45 % of their requests
+# found the model "quiet" and ran alone (1.25-1.7 rows a run; Triton's rule: 1.55-1.75); with 10,
+# 4-5 of ~1,340 did (1.85-1.9 rows a run). A lone request that follows traffic within that time
+# waits the delay, as with Triton.
+QUIET_AFTER_DELAYS = 10
+
+
 @dataclass(frozen=True)
 class Policy:
     """A model's dynamic batching, from config.pbtxt."""
@@ -62,6 +71,12 @@ class Policy:
     preferred: tuple[int, ...]
     delay_s: float
     skip_when_quiet: bool = False  # a request that finds its model quiet runs at once
+    quiet_after_delays: float = QUIET_AFTER_DELAYS
+
+    @property
+    def quiet_after_s(self) -> float:
+        """How long the model counts as busy after its last sign of traffic."""
+        return self.quiet_after_delays * self.delay_s
 
     @classmethod
     def of(
@@ -214,11 +229,11 @@ class Scheduler:
     def _quiet(self, arrived: float) -> bool:
         """Whether a request arriving at ``arrived`` finds its model quiet, with an instance
         free; an arrival that finds company (another request of the model not yet answered,
-        even one whose run is over) marks the model busy for the next ``delay_s``."""
+        even one whose run is over) marks the model busy for the next ``quiet_after_s``."""
         assert self.policy is not None
         gathering = self._collector is not None and not self._collector.done()
         if self._inside or self._queue or self._busy or gathering:
-            self._traffic_until = max(self._traffic_until, arrived + self.policy.delay_s)
+            self._traffic_until = max(self._traffic_until, arrived + self.policy.quiet_after_s)
             return False
         if not self.policy.skip_when_quiet or arrived < self._traffic_until:
             return False
@@ -383,7 +398,7 @@ class Scheduler:
             self._busy -= 1
             if len(group) > 1:  # a merged run: its members' clients may come back at once
                 self._traffic_until = max(
-                    self._traffic_until, time.monotonic() + self.policy.delay_s
+                    self._traffic_until, time.monotonic() + self.policy.quiet_after_s
                 )
             if self.slots is not None:
                 self.slots.release()

@@ -71,7 +71,7 @@ class ServerSettings(Settings):
     dynamic_batching_skip_delay_when_quiet: bool = Field(
         default=True,
         description="With dynamic batching, a request that finds its model quiet (no other "
-        "request of it in the server, an instance free, and no traffic within max_queue_delay: "
+        "request of it in the server, an instance free, and no traffic within 10 max_queue_delays: "
         "no request arrived while another was in, no merged run ended) runs at once instead of "
         "waiting the delay for company; under traffic requests gather as config.pbtxt says. "
         "false: Triton's exact behaviour (every request may wait up to max_queue_delay).",

@@ -562,11 +562,13 @@ def test_a_request_under_traffic_waits_the_delay_and_a_quiet_one_does_not(
     fake_root: Path,
 ) -> None:
     """Five requests at once: the first finds the model quiet and runs alone at once, the other
-    four queue and leave together (preferred size 4). The merged run leaves the model busy for a
-    delay: a request right after waits the delay, as Triton's would; one after a quiet delay
-    runs at once."""
-    delay = 0.5
-    scheduler, stats, _ = _scheduler(fake_root, Policy(8, (4,), delay, skip_when_quiet=True))
+    four queue and leave together (preferred size 4). The merged run leaves the model busy for
+    ``quiet_after_delays`` delays: a request right after waits the delay, as Triton's would; one
+    after that quiet time runs at once."""
+    delay = 0.3
+    policy = Policy(8, (4,), delay, skip_when_quiet=True, quiet_after_delays=2)
+    assert policy.quiet_after_s == 2 * delay
+    scheduler, stats, _ = _scheduler(fake_root, policy)
     rng = np.random.default_rng(16)
     burst = [{"ids": _ids(rng, [n])} for n in (3, 5, 2, 4, 6)]
     alone = {"ids": _ids(rng, [4])}
@@ -579,8 +581,8 @@ def test_a_request_under_traffic_waits_the_delay_and_a_quiet_one_does_not(
     async def main() -> list[tuple[Any, float]]:
         results = list(await asyncio.gather(*(timed(f) for f in burst)))
         results.append(await timed(alone))  # right after the merged run: traffic
-        await asyncio.sleep(delay * 1.2)
-        results.append(await timed(alone))  # after a quiet delay
+        await asyncio.sleep(policy.quiet_after_s + 0.1)
+        results.append(await timed(alone))  # after the quiet time
         return results
 
     results = asyncio.run(main())
@@ -592,6 +594,14 @@ def test_a_request_under_traffic_waits_the_delay_and_a_quiet_one_does_not(
     assert waits[6] < delay / 2, waits  # quiet again
     assert scheduler.quiet_starts == 2
     assert (stats.execution_count, stats.inference_count) == (4, 7)
+
+
+def test_traffic_keeps_a_model_busy_for_ten_delays(fake_root: Path) -> None:
+    config = repo.load_entry(fake_root / RAGGED).config
+    policy = Policy.of(config, 8, skip_when_quiet=True)
+    assert policy is not None and policy.skip_when_quiet
+    assert policy.quiet_after_s == pytest.approx(10 * 0.020)  # RAGGED's 20 ms delay
+    assert Policy.of(config, 8) == Policy(8, (4, 8), 0.020)  # Triton's by default
 
 
 def test_without_the_setting_a_lone_request_waits_as_with_triton(fake_root: Path) -> None:
