@@ -65,8 +65,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train": {"epochs": 2, "max_minutes": 0.5},
     },
     # quick: 4 min on one thread (make run builds two models at once). The full architecture
-    # got ~1 epoch in its budget on a CPU thread (BLEU ~1); a half-width (d_model 128), 2+2-layer model
-    # with a 4k vocabulary makes ~540 updates of 1,024-token batches (2 epochs) and translated
+    # got ~1 epoch in its budget on a CPU thread (BLEU ~1); a half-width (d_model 128),
+    # 2+2-layer model with a 4k vocabulary makes ~540 updates of 1,024-token batches (2 epochs)
+    # and translated
     # sensibly: test BLEU 15.75 on the first 300 test sentences (quick builds evaluate on those
     # to keep the build short; `bench quality --preset full` evaluates on all of them).
     "quick": {
