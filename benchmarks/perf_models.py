@@ -91,23 +91,14 @@ def sessions(models: list[BenchModel], provider: str) -> dict[str, ort.Inference
     core) unless ATTENTIVE_INTRA_OP_THREADS / _INTER_OP_THREADS say otherwise, spinning as the
     server has it (off unless ATTENTIVE_SPIN_WAIT), providers chosen as the server chooses them
     (``provider`` cpu, cuda, or auto: CUDA where it loads, probed once) with its CUDA options."""
-    from server.runtime import ProviderPolicy, cuda_options
+    from server.runtime import policy_for, session_options
     from server.settings import ServerSettings
 
-    s = ServerSettings()
-    cuda = cuda_options(s.cuda_device_id, s.cuda_conv_algo_search, s.cuda_tf32, s.cuda_mem_limit_mb)
-    policy = ProviderPolicy(provider, cuda)
+    s = ServerSettings().model_copy(update={"execution_provider": provider})
+    policy = policy_for(s)
     made = {}
     for model in models:
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if not s.spin_wait:
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        if s.intra_op_threads:
-            options.intra_op_num_threads = s.intra_op_threads
-        if s.inter_op_threads:
-            options.inter_op_num_threads = s.inter_op_threads
+        options = session_options(s.intra_op_threads, s.inter_op_threads, s.spin_wait)
         made[model.name] = policy.session(str(model.onnx_path), options)
     return made
 

@@ -39,7 +39,7 @@ from server.messages import (
     Tensor,
     TensorMetadata,
 )
-from server.runtime import LoadedModel, ProviderPolicy
+from server.runtime import LoadedModel
 from server.settings import ServerSettings
 from server.validate import (
     Limits,
@@ -71,16 +71,7 @@ class DataPlane:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.repository = Path(settings.repository)
-        self.policy = ProviderPolicy(
-            settings.execution_provider,
-            runtime.cuda_options(
-                settings.cuda_device_id,
-                settings.cuda_conv_algo_search,
-                settings.cuda_tf32,
-                settings.cuda_mem_limit_mb,
-            ),
-            settings.cuda_io_binding,
-        )
+        self.policy = runtime.policy_for(settings)
         self.executor = ThreadPoolExecutor(settings.inference_workers, thread_name_prefix="ort")
         # Loads get their own thread: a (re)load never waits behind busy inference workers.
         self.loader = ThreadPoolExecutor(1, thread_name_prefix="load")

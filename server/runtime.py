@@ -29,6 +29,7 @@ from taxonomy.card import TensorSpec, TextInput, TextOutput
 
 if TYPE_CHECKING:
     from server.batching import Scheduler
+    from server.settings import ServerSettings
 
 log = logging.getLogger("attentive.server")
 
@@ -55,6 +56,17 @@ def cuda_options(
     if mem_limit_mb:
         options["gpu_mem_limit"] = str(mem_limit_mb * 1024 * 1024)
     return options
+
+
+def policy_for(settings: ServerSettings) -> ProviderPolicy:
+    """The provider policy, CUDA options and I/O binding as ``settings`` ask for them."""
+    cuda = cuda_options(
+        settings.cuda_device_id,
+        settings.cuda_conv_algo_search,
+        settings.cuda_tf32,
+        settings.cuda_mem_limit_mb,
+    )
+    return ProviderPolicy(settings.execution_provider, cuda, settings.cuda_io_binding)
 
 
 class ProviderPolicy:
