@@ -209,10 +209,11 @@ def build(
 ) -> list[Built]:
     """Build ``models`` (in their order), ``jobs`` at a time.
 
-    One model builds in this process. Several build each in a fresh spawned process, ``jobs`` at
-    once: torch.export keeps state across exports in one process (a tiny RNNsearch exported after
-    other recurrent models in the same worker came out with its source length fixed, and failed
-    parity), and a fresh process per model makes every build independent of what ran before it.
+    One model builds in this process. Several build each in a fresh process (forked from a warm
+    forkserver, :func:`worker_context`), ``jobs`` at once: torch.export keeps state across
+    exports in one process (a tiny RNNsearch exported after other recurrent models in the same
+    worker came out with its source length fixed, and failed parity), and a fresh process per
+    model makes every build independent of what ran before it.
     Each worker gets ``cores // jobs`` torch threads (``ATTENTIVE_TORCH_THREADS`` when set):
     threads beyond the free cores spin against each other and slow every build down."""
     ensure_datasets([d for name in models for d in registry.get(name).datasets], data_dir)
@@ -220,7 +221,7 @@ def build(
     if len(models) == 1:
         torch.set_num_threads(worker_threads(1))
         return [build_one(models[0], preset, repo, data_dir, runs, force)]
-    context = multiprocessing.get_context("spawn")  # no forked OpenMP / torch state
+    context = worker_context()
     with ProcessPoolExecutor(
         jobs,
         mp_context=context,
@@ -250,6 +251,16 @@ def _budget_minutes(name: str, preset: str) -> float:
 def worker_threads(jobs: int) -> int:
     override = os.environ.get("ATTENTIVE_TORCH_THREADS")
     return int(override) if override else max(1, (os.cpu_count() or 1) // jobs)
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """Fresh processes forked from a forkserver that imported :mod:`export.warm` (imports and
+    one tiny export done once, no thread pools); ``spawn`` where there is no forkserver."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["export.warm"])
+    return context
 
 
 def _init_worker(threads: int) -> None:
