@@ -182,6 +182,14 @@ class DataPlane:
     def begin_shutdown(self) -> None:
         self.stopping = True
 
+    async def drained(self, timeout_s: float, poll_s: float = 0.02) -> bool:
+        """Wait until every admitted inference request is answered (True) or ``timeout_s``
+        passes (False)."""
+        deadline = time.monotonic() + timeout_s
+        while self.inflight and time.monotonic() < deadline:
+            await asyncio.sleep(poll_s)
+        return not self.inflight
+
     def terminate_runs(self) -> int:
         """Tell every onnxruntime run in progress to stop (the grace period is over)."""
         runs = list(self._runs)

@@ -1,6 +1,7 @@
 """Lifecycle: build the grpc.aio server (inference + taxonomy + health + reflection), load the
 repository, serve metrics, and stop gracefully on SIGTERM / SIGINT: health goes NOT_SERVING, new
-calls are refused with UNAVAILABLE, in-flight calls get ``grace_period_s`` to finish, exit 0.
+calls are refused with UNAVAILABLE, in-flight calls get ``grace_period_s`` to finish (the
+transport stays open until they have: the drain), then the transport closes, exit 0.
 
 Access (SECURITY.md): TLS or mutual TLS on the gRPC port when ServerSettings names a certificate,
 and an optional bearer token checked by AuthInterceptor before any servicer runs."""
@@ -13,6 +14,7 @@ import hmac
 import logging
 import signal
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -196,7 +198,13 @@ class App:
         self.plane.begin_shutdown()
         await self.health.enter_graceful_shutdown()
         if self.server is not None:
-            await self.server.stop(self.settings.grace_period_s)
+            # Drain first, with the transport still open: a new request gets the data plane's
+            # UNAVAILABLE ("server is shutting down"), where a stopped grpc server answers
+            # CANCELLED or UNAVAILABLE depending on how the call races its GOAWAY.
+            start = time.monotonic()
+            await self.plane.drained(self.settings.grace_period_s)
+            left = max(0.0, self.settings.grace_period_s - (time.monotonic() - start))
+            await self.server.stop(left)
         # Calls still running were cancelled at the grace period's end; their onnxruntime runs
         # would go on in the worker threads (and hold the exit) unless told to stop.
         stopped = self.plane.terminate_runs()
