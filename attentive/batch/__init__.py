@@ -5,7 +5,7 @@ Modules, each one idea:
   plan      which column feeds which model input, which outputs to keep (from the card or the
             server's model configuration), rows -> request tensors, responses -> result rows
   sender    the grpc.aio channel (round_robin over several servers or one DNS name), retries with
-            backoff on UNAVAILABLE / DEADLINE_EXCEEDED only, bounded concurrency
+            backoff on UNAVAILABLE / DEADLINE_EXCEEDED / CANCELLED only, bounded concurrency
   journal   the committed state: job fingerprint, rows done, output and errors byte lengths
   progress  a progress bar with rows/s and ETA on a terminal, nothing otherwise
   job       the loop: chunks of rows in input order -> requests -> results written in order

@@ -5,7 +5,7 @@ channel's service config), never by a balancer of ours: several ``--server`` add
 ``ipv4:`` / ``ipv6:`` multi-address target (host names are resolved once, here), and one DNS name
 (``dns:///server:8001``, e.g. a scaled compose service) is resolved by gRPC to all its addresses.
 
-Status codes: UNAVAILABLE and DEADLINE_EXCEEDED are retried with exponential backoff and jitter
+Status codes: UNAVAILABLE, DEADLINE_EXCEEDED and a server-side CANCELLED are retried with exponential backoff and jitter
 (the server is down, restarting or busy: not the row's fault), and so is any answer carrying the
 server's ``retry-after-ms`` hint (RESOURCE_EXHAUSTED for too many requests in flight, waiting at
 least that long); the row-level codes (a request the
@@ -34,7 +34,12 @@ from server import codecs
 from server.errors import RETRY_AFTER
 from taxonomy.card import ModelCard, ModelIO, TensorSpec
 
-RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+# CANCELLED: a call this client did not cancel (its own cancellation raises CancelledError) is
+# one a stopping server cut off (a GOAWAY race, or the grace period ending): inference is
+# idempotent and rows are journalled by id, so it is resent.
+RETRYABLE = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
+)
 ROW_LEVEL = frozenset(
     {
         grpc.StatusCode.INVALID_ARGUMENT,
