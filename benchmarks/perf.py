@@ -13,7 +13,9 @@ eager      onnxruntime in-process vs the PyTorch module the export came from (re
            latency and ort / eager. No checkpoint: eager is n/a for that model.
 server     `attentive serve` (subprocess, tritonclient.grpc) vs onnxruntime in-process, batch 8 at
            concurrency 1 / 8 / 32 (and batch 1 at concurrency 1): served / in-process throughput,
-           and the per-request overhead (served p50 minus in-process p50, concurrency 1).
+           and the per-request overhead (served p50 minus in-process p50, concurrency 1), beside
+           the floor every call pays before the server works: an empty call's (ServerLive)
+           round trip through the same client, p50.
 batching   single-row requests at concurrency 32 against two servers, ATTENTIVE_DYNAMIC_BATCHING
            true and false: throughput ratio, p50, p99.
 attention  benchmarks/attention_op.py (the Transformer's Attention op vs decomposed, opset 20)
@@ -42,7 +44,7 @@ from typing import Any
 
 from benchmarks import perf_models, perf_report, perf_server, report
 from benchmarks.perf_models import BenchModel
-from benchmarks.perf_timing import compare, measure, ratios, spread
+from benchmarks.perf_timing import Run, compare, measure, ratios, spread
 
 SECTIONS = ("eager", "server", "batching", "attention", "cold")
 BATCHES = (1, 8, 32)
@@ -62,6 +64,8 @@ class Options:
     repeats: int = 3
     sections: tuple[str, ...] = SECTIONS
     servers: list[dict[str, Any]] = field(default_factory=list)  # every server started
+    # empty calls (ServerLive) through the server section's client: the floor
+    floor: list[Run] = field(default_factory=list)
 
 
 def ratio(numerator: list[dict[str, float]], denominator: list[dict[str, float]], metric: str = "rows_per_s") -> dict[str, Any]:  # fmt: skip
@@ -116,9 +120,10 @@ def _served_row(m: BenchModel, session: Any, client: perf_server.Client, batch: 
 
 def server_section(models: list[BenchModel], sessions: dict[str, Any], o: Options) -> dict[str, Any]:  # fmt: skip
     server = perf_server.start(o.repository, _server_env(o))
-    client = perf_server.Client(server.address)
+    client = perf_server.Client(server.address, server.process.pid)
     out: dict[str, Any] = {}
     try:
+        o.floor = [client.floor(o.duration) for _ in range(o.repeats)]
         for m in models:
             (batch,) = m.batches([SERVER_BATCH])
             cases = [(batch, c) for c in CONCURRENCY]
@@ -140,7 +145,7 @@ def server_section(models: list[BenchModel], sessions: dict[str, Any], o: Option
 def batching_section(models: list[BenchModel], o: Options) -> dict[str, Any]:
     settings = {"on": "true", "off": "false"}
     servers = {k: perf_server.start(o.repository, _server_env(o, ATTENTIVE_DYNAMIC_BATCHING=v)) for k, v in settings.items()}  # fmt: skip
-    clients = {k: perf_server.Client(s.address) for k, s in servers.items()}
+    clients = {k: perf_server.Client(s.address, s.process.pid) for k, s in servers.items()}
     out: dict[str, Any] = {}
     try:
         for m in models:
@@ -246,6 +251,8 @@ def run(o: Options) -> tuple[dict[str, Any], str]:
         results["eager"] = eager_section(models, sessions, o)
     if "server" in o.sections:
         results["server"] = server_section(models, sessions, o)
+        p50s = [run["p50_us"] for run in o.floor]
+        results["server_floor_us"] = {"runs": p50s, **spread(p50s)}
     if "batching" in o.sections:
         results["batching"] = batching_section(models, o)
     if "attention" in o.sections:

@@ -4,7 +4,8 @@ a running server, as a child process of the bench.
     python -m benchmarks.perf_client HOST:PORT
 
 Reads one JSON job a line on stdin -- {"model", "inputs": [{"name", "datatype", "shape", "data"}],
-"outputs": [names], "rows", "concurrency", "seconds"} -- and answers one JSON line on stdout: the
+"outputs": [names], "rows", "concurrency", "seconds"}, or {"call": "live", "seconds"} for the
+empty-call floor -- and answers one JSON line on stdout: the
 measured run (benchmarks.perf_timing.measure) or {"error": ...}. A separate process because
 tritonclient's compiled `inference` protos and ours cannot share one protobuf pool; it imports
 tritonclient, numpy and the timing loop only."""
@@ -36,7 +37,15 @@ def request(job: dict[str, Any]) -> tuple[list[triton.InferInput], list[triton.I
     return inputs, [triton.InferRequestedOutput(name) for name in job["outputs"]]
 
 
+def floor(job: dict[str, Any], client: triton.InferenceServerClient) -> dict[str, Any]:
+    """The round trip of an empty call (ServerLive) from this client: what any request pays
+    for gRPC and tritonclient before the server does any work for it."""
+    return measure(client.is_server_live, 1, 1, job["seconds"])
+
+
 def run(job: dict[str, Any], clients: list[triton.InferenceServerClient]) -> dict[str, Any]:
+    if job.get("call") == "live":
+        return floor(job, clients[0])
     inputs, outputs = request(job)
     model, names = job["model"], job["outputs"]
     answer = clients[0].infer(model, inputs, outputs=outputs, client_timeout=120)

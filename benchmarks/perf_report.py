@@ -51,6 +51,9 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
         row = _row(server[smallest]["rows"], 1, 1)
         overhead = row["overhead_us"]["median"] if row else None
         basis = f"{smallest}, the smallest model ({server[smallest]['onnx_bytes'] / 1e6:.2f} MB), batch 1, concurrency 1"  # fmt: skip
+        floor = results.get("server_floor_us")
+        if floor:
+            basis += f"; an empty call's round trip (ServerLive, the floor) takes {floor['median']:.0f} us of it"  # fmt: skip
     found.append(_goal("per-request server overhead, small model", 300, "<", overhead, " us", basis))  # fmt: skip
 
     batching = [m for m in (results.get("batching") or {}).values() if "error" not in m]
@@ -91,6 +94,12 @@ def _num(value: float) -> str:
 def _m(side: dict[str, Any], metric: str) -> str:
     """A side's median figure."""
     return _num(float(side["summary"][metric]["median"]))
+
+
+def _cpu(side: dict[str, Any], field: str = "cpu_us_per_call") -> str:
+    """A side's median CPU time per call over its runs ("-" when not recorded)."""
+    found = [r[field] for r in side["runs"] if field in r]
+    return _num(statistics.median(found)) if found else "-"
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -135,21 +144,29 @@ def markdown(results: dict[str, Any]) -> str:
             for r in m["rows"]:
                 rows.append([name, r["batch"], r["concurrency"], _m(r["in_process"], "rows_per_s"), _m(r["server"], "rows_per_s"),
                              _x(r["ratio"]), _m(r["in_process"], "p50_us"), _m(r["server"], "p50_us"),
-                             _us(r["overhead_us"]) if "overhead_us" in r else ""])  # fmt: skip
+                             _us(r["overhead_us"]) if "overhead_us" in r else "",
+                             _cpu(r["in_process"]), _cpu(r["server"], "server_cpu_us_per_call"), _cpu(r["server"])])  # fmt: skip
             if "error" in m:
                 notes.append(f"- {name}: {m['error']}\n")
-        header = ["model", "batch", "concurrency", "in-process rows/s", "server rows/s", "server / in-process", "in-process p50 us", "server p50 us", "overhead us"]  # fmt: skip
+        header = ["model", "batch", "concurrency", "in-process rows/s", "server rows/s", "server / in-process", "in-process p50 us", "server p50 us", "overhead us",
+                  "CPU us/request in-process", "CPU us/request server", "CPU us/request client"]  # fmt: skip
+        floor = results.get("server_floor_us")
+        if floor:
+            notes.append(f"\nThe floor: an empty call (ServerLive) through the same client takes {_us(floor)} us, p50 at concurrency 1; every request pays it before the server does any work.\n")  # fmt: skip
+        notes.append("\nCPU us/request: process CPU time (every thread) over the calls made: the bench process running onnxruntime in-process, the server process, and the tritonclient process. On a machine with few cores the client's share comes out of the server's.\n")  # fmt: skip
         parts.append("## Served (gRPC, tritonclient) vs onnxruntime in-process\n\n" + report.table(header, rows) + "".join(notes))  # fmt: skip
     if "batching" in results:
         rows = []
         for name, r in results["batching"].items():
             if "error" in r:
-                rows.append([name, r["error"], "", "", "", "", "", "", ""])
+                rows.append([name, r["error"], "", "", "", "", "", "", "", "", "", ""])
                 continue
             rows.append([name, _m(r["on"], "rows_per_s"), _m(r["off"], "rows_per_s"), _x(r["ratio"]),
                          _m(r["on"], "p50_us"), _m(r["on"], "p99_us"), _m(r["off"], "p50_us"), _m(r["off"], "p99_us"),
-                         _x(r["p99_ratio"])])  # fmt: skip
-        header = ["model", "batching rows/s", "no batching rows/s", "on / off", "on p50 us", "on p99 us", "off p50 us", "off p99 us", "p99 on / off"]  # fmt: skip
+                         _x(r["p99_ratio"]), _cpu(r["on"], "server_cpu_us_per_call"), _cpu(r["off"], "server_cpu_us_per_call"),
+                         _cpu(r["on"])])  # fmt: skip
+        header = ["model", "batching rows/s", "no batching rows/s", "on / off", "on p50 us", "on p99 us", "off p50 us", "off p99 us", "p99 on / off",
+                  "server CPU us/request on", "server CPU us/request off", "client CPU us/request"]  # fmt: skip
         parts.append("## Dynamic batching on vs off (single-row requests, concurrency 32)\n\n" + report.table(header, rows))  # fmt: skip
     if "attention" in results:
         found = results["attention"]

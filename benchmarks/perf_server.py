@@ -5,6 +5,7 @@ process (benchmarks/perf_client.py) that sends it requests."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -85,14 +86,27 @@ def start(repository: Path, env: dict[str, str]) -> Server:
     return Server(process, port, env, start_s, soak.rss_bytes(process.pid))
 
 
-class Client:
-    """Sends measurement jobs to a perf_client child process connected to one server."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (every thread), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def __init__(self, address: str) -> None:
+
+class Client:
+    """Sends measurement jobs to a perf_client child process connected to one server; with the
+    server's ``pid``, each answer also says the server's CPU time per call
+    (``server_cpu_us_per_call``) beside the client's own (``cpu_us_per_call``)."""
+
+    def __init__(self, address: str, pid: int | None = None) -> None:
+        self.pid = pid
         self.process = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.perf_client", address],
             cwd=PROJECT_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
+
+    def floor(self, seconds: float) -> Run:
+        """Empty calls (ServerLive), one at a time: the transport's share of every request."""
+        return self._ask({"call": "live", "seconds": seconds})
 
     def measure(self, model: BenchModel, batch: int, concurrency: int, seconds: float) -> Run:
         job = {
@@ -111,15 +125,23 @@ class Client:
             "concurrency": concurrency,
             "seconds": seconds,
         }
+        return self._ask(job)
+
+    def _ask(self, job: dict[str, Any]) -> Run:
         assert self.process.stdin is not None and self.process.stdout is not None
+        server_cpu = cpu_seconds(self.pid) if self.pid is not None else 0.0
         self.process.stdin.write(json.dumps(job) + "\n")
         self.process.stdin.flush()
         line = self.process.stdout.readline()
+        if self.pid is not None:
+            server_cpu = cpu_seconds(self.pid) - server_cpu
         if not line:
             raise RuntimeError(f"the tritonclient process exited ({self.process.poll()})")
         answer: dict[str, Any] = json.loads(line)
         if "error" in answer:
             raise RuntimeError(answer["error"])
+        if self.pid is not None:
+            answer["server_cpu_us_per_call"] = server_cpu * 1e6 / max(1, answer["calls_made"])
         return answer
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-Run = dict[str, float]  # rows_per_s, p50_us, p99_us, calls
+Run = dict[str, float]  # rows_per_s, p50_us, p99_us, calls, cpu_us_per_call
 METRICS = ("rows_per_s", "p50_us", "p99_us")
 
 
@@ -23,8 +23,11 @@ def measure(call: Callable[[], object], rows: int, concurrency: int, seconds: fl
 
     Counted: the calls that start after the warm-up (a quarter of ``seconds``, at most 1 s) and
     before the end (each caller counts at least one); throughput is their rows over the time from
-    the end of the warm-up to the last of them finishing."""
+    the end of the warm-up to the last of them finishing. ``cpu_us_per_call``: this process's CPU
+    time (every thread's, onnxruntime's included) over every call made, warm-up included."""
     warmup = min(1.0, seconds / 4)
+    cpu_began = time.process_time()
+    made = [0] * concurrency
     began = time.perf_counter()
     counted_from, until = began + warmup, began + warmup + seconds
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
@@ -39,6 +42,7 @@ def measure(call: Callable[[], object], rows: int, concurrency: int, seconds: fl
                 if (start >= until and mine) or failed:
                     return
                 call()
+                made[index] += 1
                 end = time.perf_counter()
                 if start >= counted_from:
                     mine.append(end - start)
@@ -54,6 +58,7 @@ def measure(call: Callable[[], object], rows: int, concurrency: int, seconds: fl
             t.start()
         for t in threads:
             t.join()
+    cpu = time.process_time() - cpu_began
     if failed:
         raise failed[0]
     every = np.asarray([x for mine in latencies for x in mine]) * 1e6
@@ -63,6 +68,8 @@ def measure(call: Callable[[], object], rows: int, concurrency: int, seconds: fl
         "p50_us": float(np.percentile(every, 50)),
         "p99_us": float(np.percentile(every, 99)),
         "calls": int(every.size),
+        "calls_made": sum(made),
+        "cpu_us_per_call": cpu * 1e6 / max(1, sum(made)),
     }
 
 

@@ -101,6 +101,29 @@ def test_ratios_are_the_ratios_of_the_reported_figures(results: dict[str, Any]) 
     _check_ratio(row["p99_ratio"], _ratios(row["on"]["runs"], row["off"]["runs"], "p99_us"))
 
 
+def test_the_floor_is_an_empty_call_and_joins_the_overhead_goal(results: dict[str, Any]) -> None:
+    floor = results["server_floor_us"]
+    assert len(floor["runs"]) == REPEATS and 0 < floor["min"] <= floor["median"] <= floor["max"]
+    served = [r["server"]["summary"]["p50_us"]["median"] for m in results["server"].values() for r in m["rows"]]  # fmt: skip
+    assert floor["median"] < min(served)  # an empty call costs less than any inference
+    overhead = next(
+        g for g in results["goals"] if g["goal"].startswith("per-request server overhead")
+    )
+    assert f"takes {floor['median']:.0f} us" in overhead["detail"]
+
+
+def test_served_runs_say_where_the_cpu_went(results: dict[str, Any]) -> None:
+    """Every served run carries the server's and the client's CPU per call, measured apart: the
+    server (onnxruntime and gRPC) works for every inference, so its share is never zero."""
+    for model in results["server"].values():
+        for row in model["rows"]:
+            for run in row["server"]["runs"]:
+                assert run["calls_made"] >= run["calls"] > 0
+                assert run["server_cpu_us_per_call"] > 0 and run["cpu_us_per_call"] > 0
+            assert all(r["cpu_us_per_call"] > 0 for r in row["in_process"]["runs"])
+    assert "CPU us/request server" in results["markdown"]
+
+
 def test_cold_start_and_memory(results: dict[str, Any]) -> None:
     cold = results["cold"]
     assert len(cold["starts"]) == REPEATS and 0 < cold["start_s"]["min"] <= cold["start_s"]["max"]
