@@ -23,6 +23,9 @@ attention  benchmarks/attention_op.py (the Transformer's Attention op vs decompo
            markdown in the report, its slowest ratio in the goals.
 cold       `attentive serve` spawn to a SERVING health answer, --repeats times; peak RSS (VmHWM)
            of every server the run started.
+transport  the floor with nothing of Attentive in it (benchmarks/perf_transport.py): an empty
+           call to a bare grpc.aio server (p50, its CPU per call) and the CPU per call of handing
+           work from an asyncio loop to a thread and back.
 
 Each comparison runs its two sides back to back, --repeats times (a, b, a, b, ...), so drift hits
 both; ratios are taken per repeat and reported as min / median / max. Writes <out>/perf.json and
@@ -42,11 +45,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks import perf_models, perf_report, perf_server, report
+from benchmarks import perf_models, perf_report, perf_server, perf_transport, report
 from benchmarks.perf_models import BenchModel
 from benchmarks.perf_timing import Run, compare, measure, ratios, spread
 
-SECTIONS = ("eager", "server", "batching", "attention", "cold")
+SECTIONS = ("eager", "server", "batching", "attention", "cold", "transport")
 BATCHES = (1, 8, 32)
 SERVER_BATCH = 8
 CONCURRENCY = (1, 8, 32)
@@ -260,6 +263,9 @@ def run(o: Options) -> tuple[dict[str, Any], str]:
         results["attention"] = attention_section(o, "cuda" if cuda else "cpu")
     if "cold" in o.sections:
         results["cold"] = cold_section(o)
+    if "transport" in o.sections:
+        results["transport"] = perf_transport.section(o.duration, o.repeats)
+        _log("transport: done")
     results["servers"] = o.servers
     if o.servers:
         results["peak_rss_mib"] = max(s["peak_rss_mib"] for s in o.servers)

@@ -179,6 +179,27 @@ def markdown(results: dict[str, Any]) -> str:
                  f"{results['peak_rss_mib']:.0f}" if results.get("servers") else "-"]]  # fmt: skip
         header = ["starts", "spawn to SERVING s", "RSS at SERVING MiB", "peak RSS MiB (every server, under load)"]  # fmt: skip
         parts.append("## Cold start and memory of `attentive serve` (whole repository)\n\n" + report.table(header, rows))  # fmt: skip
+    if results.get("transport"):
+        parts.append(_transport(results["transport"], results.get("server_floor_us")))
     if results.get("skipped"):
         parts.append("Not measured: " + "; ".join(f"{n} ({why})" for n, why in results["skipped"].items()) + "\n")  # fmt: skip
     return "\n".join(parts)
+
+
+def _transport(found: dict[str, Any], floor: dict[str, Any] | None) -> str:
+    def over(runs: list[dict[str, float]], key: str) -> str:
+        values = [r[key] for r in runs]
+        return f"{_num(statistics.median(values))} ({_num(min(values))}-{_num(max(values))})"
+
+    bare, hop = found["bare_grpc"], found["executor_hop"]
+    rows = [
+        ["empty call to a bare grpc.aio server (health only), p50 us", over(bare, "p50_us")],
+        ["its server's CPU per call, us", over(bare, "server_cpu_us_per_call")],
+        [
+            "asyncio loop -> thread -> loop hand-off of a no-op, CPU us per call",
+            over(hop, "hop_us"),
+        ],
+    ]
+    if floor:
+        rows.append(["for comparison: empty call to `attentive serve` via tritonclient (the floor), p50 us", _us(floor)])  # fmt: skip
+    return "## Transport floor (nothing of Attentive in it)\n\n" + report.table(["what", "median (min-max)"], rows)  # fmt: skip

@@ -43,7 +43,7 @@ def results(tiny_zoo: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     code = main([
         "bench", "perf", "--repository", str(base / "repository"), "--runs", str(base / "runs"),
         "--provider", "cpu", "--duration", "0.2", "--repeats", str(REPEATS), "--out", str(out),
-        "--sections", "eager", "server", "batching", "cold",
+        "--sections", "eager", "server", "batching", "cold", "transport",
     ])  # fmt: skip
     assert code == 0
     found: dict[str, Any] = json.loads((out / "perf.json").read_text())
@@ -122,6 +122,19 @@ def test_served_runs_say_where_the_cpu_went(results: dict[str, Any]) -> None:
                 assert run["server_cpu_us_per_call"] > 0 and run["cpu_us_per_call"] > 0
             assert all(r["cpu_us_per_call"] > 0 for r in row["in_process"]["runs"])
     assert "CPU us/request server" in results["markdown"]
+
+
+def test_the_transport_floor_is_measured_apart_from_attentive(results: dict[str, Any]) -> None:
+    """A bare gRPC server answers empty calls and uses CPU for them; handing a no-op to a thread
+    and back costs more CPU than calling it."""
+    transport = results["transport"]
+    assert len(transport["bare_grpc"]) == REPEATS and len(transport["executor_hop"]) == REPEATS
+    for run in transport["bare_grpc"]:
+        assert run["calls"] > 0 and run["p50_us"] > 0 and run["server_cpu_us_per_call"] > 0
+    for hop in transport["executor_hop"]:
+        assert hop["handed_cpu_us_per_call"] > hop["direct_cpu_us_per_call"] > 0
+        assert hop["hop_us"] == hop["handed_cpu_us_per_call"] - hop["direct_cpu_us_per_call"]
+    assert "## Transport floor" in results["markdown"]
 
 
 def test_cold_start_and_memory(results: dict[str, Any]) -> None:
