@@ -47,7 +47,7 @@ from typing import Any
 
 from benchmarks import perf_models, perf_report, perf_server, perf_transport, report
 from benchmarks.perf_models import BenchModel
-from benchmarks.perf_timing import Run, compare, measure, ratios, spread
+from benchmarks.perf_timing import compare, measure, ratios, spread
 
 SECTIONS = ("eager", "server", "batching", "attention", "cold", "transport")
 BATCHES = (1, 8, 32)
@@ -67,8 +67,6 @@ class Options:
     repeats: int = 3
     sections: tuple[str, ...] = SECTIONS
     servers: list[dict[str, Any]] = field(default_factory=list)  # every server started
-    # empty calls (ServerLive) through the server section's client: the floor
-    floor: list[Run] = field(default_factory=list)
 
 
 def ratio(numerator: list[dict[str, float]], denominator: list[dict[str, float]], metric: str = "rows_per_s") -> dict[str, Any]:  # fmt: skip
@@ -121,12 +119,14 @@ def _served_row(m: BenchModel, session: Any, client: perf_server.Client, batch: 
     return row
 
 
-def server_section(models: list[BenchModel], sessions: dict[str, Any], o: Options) -> dict[str, Any]:  # fmt: skip
+def server_section(models: list[BenchModel], sessions: dict[str, Any], o: Options) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+    """Each model's served rows, and the floor: the p50 of empty calls (ServerLive) through the
+    same client, once per repeat."""
     server = perf_server.start(o.repository, _server_env(o))
     client = perf_server.Client(server.address, server.process.pid)
     out: dict[str, Any] = {}
     try:
-        o.floor = [client.floor(o.duration) for _ in range(o.repeats)]
+        p50s = [client.floor(o.duration)["p50_us"] for _ in range(o.repeats)]
         for m in models:
             (batch,) = m.batches([SERVER_BATCH])
             cases = [(batch, c) for c in CONCURRENCY]
@@ -142,7 +142,7 @@ def server_section(models: list[BenchModel], sessions: dict[str, Any], o: Option
     finally:
         client.close()
         o.servers.append(server.stop())
-    return out
+    return out, {"runs": p50s, **spread(p50s)}
 
 
 def batching_section(models: list[BenchModel], o: Options) -> dict[str, Any]:
@@ -253,9 +253,7 @@ def run(o: Options) -> tuple[dict[str, Any], str]:
     if "eager" in o.sections:
         results["eager"] = eager_section(models, sessions, o)
     if "server" in o.sections:
-        results["server"] = server_section(models, sessions, o)
-        p50s = [run["p50_us"] for run in o.floor]
-        results["server_floor_us"] = {"runs": p50s, **spread(p50s)}
+        results["server"], results["server_floor_us"] = server_section(models, sessions, o)
     if "batching" in o.sections:
         results["batching"] = batching_section(models, o)
     if "attention" in o.sections:

@@ -7,6 +7,7 @@ import statistics
 from typing import Any
 
 from benchmarks import report
+from benchmarks.perf_timing import spread
 
 
 def _goal(name: str, target: float, sign: str, measured: float | None, unit: str, basis: str) -> dict[str, Any]:  # fmt: skip
@@ -188,8 +189,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 def _transport(found: dict[str, Any], floor: dict[str, Any] | None) -> str:
     def over(runs: list[dict[str, float]], key: str) -> str:
-        values = [r[key] for r in runs]
-        return f"{_num(statistics.median(values))} ({_num(min(values))}-{_num(max(values))})"
+        return _us(spread([r[key] for r in runs]))
 
     bare, hop = found["bare_grpc"], found["executor_hop"]
     rows = [

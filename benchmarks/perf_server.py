@@ -93,11 +93,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 class Client:
-    """Sends measurement jobs to a perf_client child process connected to one server; with the
-    server's ``pid``, each answer also says the server's CPU time per call
-    (``server_cpu_us_per_call``) beside the client's own (``cpu_us_per_call``)."""
+    """Sends measurement jobs to a perf_client child process connected to one server (``pid``);
+    each answer also says the server's CPU time per call (``server_cpu_us_per_call``) beside the
+    client's own (``cpu_us_per_call``)."""
 
-    def __init__(self, address: str, pid: int | None = None) -> None:
+    def __init__(self, address: str, pid: int) -> None:
         self.pid = pid
         self.process = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.perf_client", address],
@@ -129,19 +129,17 @@ class Client:
 
     def _ask(self, job: dict[str, Any]) -> Run:
         assert self.process.stdin is not None and self.process.stdout is not None
-        server_cpu = cpu_seconds(self.pid) if self.pid is not None else 0.0
+        server_cpu = cpu_seconds(self.pid)
         self.process.stdin.write(json.dumps(job) + "\n")
         self.process.stdin.flush()
         line = self.process.stdout.readline()
-        if self.pid is not None:
-            server_cpu = cpu_seconds(self.pid) - server_cpu
+        server_cpu = cpu_seconds(self.pid) - server_cpu
         if not line:
             raise RuntimeError(f"the tritonclient process exited ({self.process.poll()})")
         answer: dict[str, Any] = json.loads(line)
         if "error" in answer:
             raise RuntimeError(answer["error"])
-        if self.pid is not None:
-            answer["server_cpu_us_per_call"] = server_cpu * 1e6 / max(1, answer["calls_made"])
+        answer["server_cpu_us_per_call"] = server_cpu * 1e6 / max(1, answer["calls_made"])
         return answer
 
     def close(self) -> None:
