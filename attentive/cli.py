@@ -46,7 +46,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub_parser = argparse.ArgumentParser(prog=f"attentive {argv[0]}")
     module.add_arguments(sub_parser)
     args = sub_parser.parse_args(argv[1:])
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except Exception as err:
+        from attentive.settings import bad_environment
+
+        message = bad_environment(err)
+        if message is None:
+            raise
+        print(f"attentive {argv[0]}: bad environment: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -55,3 +55,49 @@ class Settings(BaseSettings):
         description="Models that `attentive build` trains at once, each in its own process "
         "with cores // jobs torch threads (most zoo models train on one thread).",
     )
+
+
+class DataSettings(BaseSettings):
+    """How datasets are fetched; read by ``training/datasets`` each time it fetches, so a test or
+    a caller that changes the environment is heard. An empty variable counts as unset (compose
+    passes ``${ATTENTIVE_OFFLINE:-}`` through)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ATTENTIVE_", extra="ignore", env_ignore_empty=True
+    )
+
+    offline: bool = Field(
+        default=False, description="Never download; build names what is missing and how to get it."
+    )
+    accept_licences: str = Field(
+        default="",
+        description="`all` or a comma list of datasets whose non-commercial terms are accepted "
+        "without a prompt.",
+    )
+    data_mirrors: str = Field(
+        default="",
+        description="Comma-separated folders or http(s):// / file:// URLs written by `attentive "
+        "data mirror`, tried before GitHub.",
+    )
+
+
+def bad_environment(err: Exception) -> str | None:
+    """One line per bad ``ATTENTIVE_*`` variable when ``err`` is a settings class's validation
+    error (the CLI prints it instead of a traceback); ``None`` for any other error."""
+    from pydantic import ValidationError
+
+    if not isinstance(err, ValidationError):
+        return None
+    classes, prefix = list(BaseSettings.__subclasses__()), None
+    while classes and prefix is None:
+        cls = classes.pop()
+        classes += cls.__subclasses__()
+        if cls.__name__ == err.title:
+            prefix = cls.model_config.get("env_prefix", "")
+    if prefix is None:
+        return None
+    lines = []
+    for e in err.errors():
+        name = prefix + "_".join(str(part) for part in e["loc"]).upper()
+        lines.append(f"{name}={e.get('input')!r}: {e['msg']}")
+    return "; ".join(lines)

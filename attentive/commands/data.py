@@ -4,6 +4,9 @@
     attentive data fetch [NAME ...]     download, verify, convert (default: every missing one)
     attentive data check [NAME ...]     verify what is there (SHA-256 + structure); exit 1 on errors
     attentive data info NAME            sources, licence, citation, how to place it by hand
+    attentive data mirror DIR [NAME ...]
+                                        write the upstream files into DIR for machines without
+                                        network (ATTENTIVE_DATA_MIRRORS=DIR or its URL there)
 
 Never imports torch: it runs on a fresh machine before anything is built.
 """
@@ -27,21 +30,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions.add_parser(
         "list", parents=[common], help="present / missing datasets with guard and licence"
     )
-    fetch = actions.add_parser(
-        "fetch", parents=[common], help="download, verify and convert datasets"
-    )
-    fetch.add_argument("names", nargs="*", metavar="NAME", help="default: every missing one")
-    fetch.add_argument("--force", action="store_true", help="replace a present dataset")
-    fetch.add_argument(
+    transfer = argparse.ArgumentParser(add_help=False)  # fetch's and mirror's download options
+    transfer.add_argument(
         "--accept-licence",
         action="store_true",
         help="accept the non-commercial terms of the named datasets without a prompt",
     )
+    transfer.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    transfer.add_argument("--retries", type=int, default=3, help="retries per URL")
+    fetch = actions.add_parser(
+        "fetch", parents=[common, transfer], help="download, verify and convert datasets"
+    )
+    fetch.add_argument("names", nargs="*", metavar="NAME", help="default: every missing one")
+    fetch.add_argument("--force", action="store_true", help="replace a present dataset")
     fetch.add_argument(
         "--keep-downloads", action="store_true", help="keep <data>/.downloads/<name>/"
     )
-    fetch.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
-    fetch.add_argument("--retries", type=int, default=3, help="retries per URL")
     check = actions.add_parser(
         "check", parents=[common], help="verify datasets (SHA-256 + structure)"
     )
@@ -50,6 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "info", parents=[common], help="sources, licence, citation, manual placement"
     )
     info.add_argument("name", metavar="NAME")
+    mirror = actions.add_parser(
+        "mirror",
+        parents=[transfer],
+        help="write the upstream files into a folder other machines can fetch from",
+    )
+    mirror.add_argument("folder", metavar="DIR")
+    mirror.add_argument("names", nargs="*", metavar="NAME", help="default: every dataset")
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -180,6 +191,53 @@ def _info(args: argparse.Namespace, data_dir: Path) -> int:
     return 0
 
 
+def _mirror(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from training.datasets import mirror, registry, store
+
+    names = _names(args.names)
+    if names is None:
+        return 2
+    folder = Path(args.folder).expanduser().resolve()
+    chosen = [registry.get(n) for n in names or registry.names()]
+    failed: list[str] = []
+    for ds in (d for d in chosen if d.kind == "download"):
+        store.log(store.licence_notice(ds))
+        if not store.licence_accepted(ds, True if args.accept_licence else None, None):
+            failed.append(f"{ds.name}: licence not accepted (pass --accept-licence)")
+            continue
+        options = {"timeout": args.timeout, "retries": args.retries}
+        missing = mirror.write(ds, folder, log=store.log, **options)
+        if missing:
+            failed += [f"{ds.name}/{m}" for m in missing]
+            continue
+        with tempfile.TemporaryDirectory(prefix="attentive-mirror-check-") as scratch:
+            try:  # the mirror alone must give a dataset that converts and passes its checks
+                store.fetch(
+                    mirror.only_from(ds, str(folder)),
+                    Path(scratch),
+                    accept_licence=True,
+                    progress=False,
+                    notice=False,
+                )
+            except (store.FetchError, OSError) as err:
+                failed.append(f"{ds.name}: the mirrored files do not convert: {err}")
+                continue
+        store.log(f"{ds.name}: mirrored in {folder} and checked")
+    if failed:
+        for line in failed:
+            print(f"attentive data mirror: {line}", file=sys.stderr)
+        return 1
+    print(
+        f"mirror written to {folder}; on machines without network set\n"
+        f"  ATTENTIVE_DATA_MIRRORS={folder}            (the folder, shared or copied)\n"
+        f"  ATTENTIVE_DATA_MIRRORS=http://HOST:PORT    "
+        f"(served, e.g. python3 -m http.server -d {folder})"
+    )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     data_dir = _data_dir(args)
     if args.action == "list":
@@ -188,4 +246,6 @@ def run(args: argparse.Namespace) -> int:
         return _fetch(args, data_dir)
     if args.action == "check":
         return _check(args, data_dir)
+    if args.action == "mirror":
+        return _mirror(args)
     return _info(args, data_dir)

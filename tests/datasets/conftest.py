@@ -3,11 +3,13 @@ support, truncated bodies and 404s on demand. Nothing here reaches beyond 127.0.
 
 from __future__ import annotations
 
+import functools
 import re
+import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -109,3 +111,91 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(download, "download", refuse)
     monkeypatch.setattr(store, "download", refuse)
+
+
+@pytest.fixture(autouse=True)
+def forget_unreachable_hosts() -> Iterator[None]:
+    """Each test starts with no host marked unreachable by an earlier one."""
+    from training.datasets import download
+
+    download._unreachable.clear()
+    yield
+    download._unreachable.clear()
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def static_server() -> Iterator[Callable[[Path], str]]:
+    """Serve a folder over HTTP on loopback; returns its base URL."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def serve(folder: Path) -> str:
+        httpd = ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(folder))
+        )
+        threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
+        servers.append(httpd)
+        return f"http://127.0.0.1:{httpd.server_address[1]}"
+
+    yield serve
+    for httpd in servers:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+class Blackhole:
+    """A host that accepts connections and never answers (a firewall that drops replies)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.accepted: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/{path}"
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+@pytest.fixture
+def blackhole() -> Iterator[Blackhole]:
+    hole = Blackhole()
+    try:
+        yield hole
+    finally:
+        hole.close()
+
+
+@pytest.fixture
+def internet_refused(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Name resolution fails for every host but loopback (as on a machine without network);
+    returns the names that were looked up."""
+    looked_up: list[str] = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            looked_up.append(str(host))
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known (test)")
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return looked_up

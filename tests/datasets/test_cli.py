@@ -102,3 +102,27 @@ def test_data_command_never_imports_torch() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "command", "named"),
+    [
+        ("ATTENTIVE_OFFLINE", "maybe", ["data", "fetch", "msrvid"], "ATTENTIVE_OFFLINE='maybe'"),
+        ("ATTENTIVE_BUILD_JOBS", "x", ["data", "list"], "ATTENTIVE_BUILD_JOBS='x'"),
+    ],
+)
+def test_a_bad_environment_variable_is_named_not_a_traceback(
+    variable: str,
+    value: str,
+    command: list[str],
+    named: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(variable, value)
+    if variable != "ATTENTIVE_BUILD_JOBS":
+        command = [*command[:2], "--data", str(tmp_path), *command[2:]]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert f"attentive data: bad environment: {named}:" in err and "valid" in err

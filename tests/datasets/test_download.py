@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.datasets.conftest import Server
+from tests.datasets.conftest import Blackhole, Server
 from training.datasets.download import ChecksumMismatch, DownloadError, download, download_url
 
 BODY = os.urandom(300_000)
@@ -111,7 +111,69 @@ def test_unreachable_host_fails_cleanly(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/x"])
-def test_only_http_urls_are_allowed(url: str, tmp_path: Path) -> None:
-    with pytest.raises(DownloadError, match="only http"):
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/x", "data:,hello"])
+def test_only_http_and_file_urls_are_allowed(url: str, tmp_path: Path) -> None:
+    with pytest.raises(DownloadError, match="only http, https, file URLs are allowed"):
         download_url(url, tmp_path / "x", **FAST)  # type: ignore[arg-type]
+
+
+SILENT = {"timeout": 0.3, "retries": 1, "backoff": 0.0, "progress": False}
+
+
+def test_a_silent_host_is_skipped_after_its_retries(
+    blackhole: Blackhole, server: Server, tmp_path: Path
+) -> None:
+    with pytest.raises(DownloadError, match="timed out"):
+        download_url(blackhole.url("a.bin"), tmp_path / "a.bin", **SILENT)  # type: ignore[arg-type]
+    assert len(blackhole.accepted) == 2  # the first try and its one retry
+    with pytest.raises(DownloadError, match="could not be reached earlier in this run"):
+        download_url(blackhole.url("b.bin"), tmp_path / "b.bin", **SILENT)  # type: ignore[arg-type]
+    assert len(blackhole.accepted) == 2  # not asked again
+    good = server.add("b.bin", BODY)  # another host is still tried, at once
+    urls = [blackhole.url("b.bin"), good]
+    assert download(urls, tmp_path / "b.bin", sha256=SHA, **SILENT) == SHA  # type: ignore[arg-type]
+    assert len(blackhole.accepted) == 2
+    assert leftovers(tmp_path) == ["b.bin"]
+
+
+def test_an_unreachable_host_is_tried_again_once_its_time_is_up(
+    blackhole: Blackhole, tmp_path: Path
+) -> None:
+    from training.datasets import download as module
+
+    with pytest.raises(DownloadError):
+        download_url(blackhole.url("a.bin"), tmp_path / "a.bin", **SILENT)  # type: ignore[arg-type]
+    host = f"127.0.0.1:{blackhole.sock.getsockname()[1]}"
+    assert host in module._unreachable
+    module._unreachable[host] = 0.0  # its UNREACHABLE_FOR seconds are over
+    with pytest.raises(DownloadError, match="timed out"):
+        download_url(blackhole.url("a.bin"), tmp_path / "a.bin", **SILENT)  # type: ignore[arg-type]
+    assert len(blackhole.accepted) == 4
+
+
+def test_an_answer_never_marks_a_host_unreachable(server: Server, tmp_path: Path) -> None:
+    url = server.add("cut.bin", BODY, ranges=False, cuts=2)  # 404s and cut bodies are answers
+    with pytest.raises(DownloadError, match="404"):
+        download_url(server.url("absent.bin"), tmp_path / "absent.bin", **SILENT)  # type: ignore[arg-type]
+    with pytest.raises(DownloadError, match="got 150000 of 300000 bytes"):
+        download_url(url, tmp_path / "cut.bin", sha256=SHA, **SILENT)  # type: ignore[arg-type]
+    assert download_url(url, tmp_path / "cut.bin", sha256=SHA, **SILENT) == SHA  # type: ignore[arg-type]
+
+
+def test_file_urls_serve_a_mirror_on_a_shared_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "good.bin").write_bytes(BODY)
+    dest = tmp_path / "data" / "good.bin"
+    url = (mirror / "good.bin").as_uri()
+    assert download_url(url, dest, sha256=SHA, **FAST) == SHA  # type: ignore[arg-type]
+    assert dest.read_bytes() == BODY
+    sleeps: list[float] = []
+    monkeypatch.setattr(time, "sleep", sleeps.append)
+    with pytest.raises(DownloadError, match="No such file"):
+        download_url((mirror / "absent.bin").as_uri(), tmp_path / "absent.bin", **FAST)  # type: ignore[arg-type]
+    assert sleeps == []  # a missing file is not retried

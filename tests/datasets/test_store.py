@@ -101,8 +101,9 @@ def test_failed_structure_check_installs_nothing(server: Server, tmp_path: Path)
 
 def test_malicious_archive_is_refused_and_installs_nothing(server: Server, tmp_path: Path) -> None:
     ds = toy(server, tar=tarball({"extra/a.txt": b"a", "../../evil.txt": b"pwned"}))
-    with pytest.raises(archive.UnsafeArchiveError):
+    with pytest.raises(store.FetchError, match="UnsafeArchiveError: refusing member path") as err:
         store.fetch(ds, tmp_path, **FAST)  # type: ignore[arg-type]
+    assert isinstance(err.value.__cause__, archive.UnsafeArchiveError)
     assert not (tmp_path / "toy").exists()
     assert not list(tmp_path.parent.glob("evil.txt")) and not list(tmp_path.rglob("evil.txt"))
 

@@ -217,3 +217,18 @@ def test_gpu_only_through_the_override() -> None:
     assert base.startswith("nvidia/cuda:") and "cudnn" in base and "runtime" in base
     serve = DOCKERFILES["serve"].read_text()
     assert "ARG BASE=python:3.11-slim" in serve and "FROM ${BASE}" in serve
+
+
+def test_builder_passes_the_dataset_variables_and_their_empty_defaults_parse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from attentive.settings import DataSettings
+
+    env = {k: defaults(str(v)) for k, v in services()["builder"]["environment"].items()}
+    assert {"ATTENTIVE_ACCEPT_LICENCES", "ATTENTIVE_DATA_MIRRORS", "ATTENTIVE_OFFLINE"} <= set(env)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    data = DataSettings()  # an unset ${VAR:-} reaches the container as "": read as unset
+    assert (data.offline, data.data_mirrors, data.accept_licences) == (False, "", "")
+    monkeypatch.setenv("ATTENTIVE_OFFLINE", "1")
+    assert DataSettings().offline is True

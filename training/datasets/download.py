@@ -6,8 +6,12 @@
 - An interrupted transfer (connection reset, timeout, fewer bytes than ``Content-Length``) keeps
   its ``.part`` file and is retried: with ``Range: bytes=<have>-`` when the server answers ``206``
   with a matching ``Content-Range``, else from scratch.
-- Each URL is tried in order (a pinned commit first, then mirrors); each gets ``retries`` retries
-  with exponential backoff. Only ``http`` and ``https`` URLs are allowed.
+- Each URL is tried in order (mirrors from ``ATTENTIVE_DATA_MIRRORS``, a pinned commit, then
+  unpinned copies); each gets ``retries`` retries with exponential backoff. ``http``, ``https``
+  and (for a mirror on a shared folder) ``file`` URLs are allowed.
+- A host that cannot be reached at all (no name resolution, refused, no answer within
+  ``timeout`` on every try) is skipped for the next ``UNREACHABLE_FOR`` seconds: a machine behind
+  a firewall that drops packets fails a build in one host's timeouts, not one per file.
 - Progress is a tqdm bar on stderr, shown only when stderr is a terminal.
 """
 
@@ -24,10 +28,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 CHUNK = 1 << 16
 USER_AGENT = "attentive-datasets/0.1 (+urllib)"
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+SCHEMES = ("http", "https", "file")
+UNREACHABLE_FOR = 300.0  # seconds a host that could not be reached is skipped
+_unreachable: dict[str, float] = {}  # host[:port] -> time.monotonic() until which it is skipped
 
 
 class DownloadError(OSError):
@@ -108,7 +116,10 @@ def _transfer(url: str, part: Path, timeout: float, show: bool | None) -> hashli
             _progress(total, start, Path(part.name.removesuffix(".part")).name, show) as bar,
         ):
             while True:
-                chunk = response.read(CHUNK)
+                try:
+                    chunk = response.read(CHUNK)
+                except (OSError, http.client.HTTPException) as err:  # the host did answer
+                    raise _Truncated(f"{url}: cut after {start + received} bytes ({err})") from err
                 if not chunk:
                     break
                 out.write(chunk)
@@ -123,8 +134,10 @@ def _transfer(url: str, part: Path, timeout: float, show: bool | None) -> hashli
 def _retryable(err: BaseException) -> bool:
     if isinstance(err, urllib.error.HTTPError):
         return err.code in (408, 429) or err.code >= 500
-    if isinstance(err, urllib.error.URLError) and isinstance(err.reason, socket.gaierror):
-        return False  # no name resolution: offline, retrying will not help
+    if isinstance(err, urllib.error.URLError) and isinstance(
+        err.reason, socket.gaierror | FileNotFoundError
+    ):
+        return False  # no name resolution (offline) or no such file: retrying will not help
     return isinstance(
         err,
         _Truncated
@@ -135,6 +148,26 @@ def _retryable(err: BaseException) -> bool:
         | TimeoutError
         | socket.timeout,
     )
+
+
+def _unreachable_host(err: BaseException) -> bool:
+    """The host never answered: no name resolution, refused, reset or silent until the timeout.
+    An HTTP status, a cut body or a missing local file are answers, not this."""
+    if isinstance(err, urllib.error.HTTPError):
+        return False
+    if isinstance(err, urllib.error.URLError):
+        return isinstance(err.reason, OSError) and not isinstance(err.reason, FileNotFoundError)
+    return isinstance(err, ConnectionError | TimeoutError | socket.timeout)
+
+
+def _skipped(host: str) -> bool:
+    until = _unreachable.get(host)
+    if until is None:
+        return False
+    if time.monotonic() < until:
+        return True
+    del _unreachable[host]
+    return False
 
 
 def download_url(
@@ -149,8 +182,14 @@ def download_url(
 ) -> str:
     """Download one URL to ``dest`` (verified) and return its SHA-256."""
     scheme = url.split(":", 1)[0].lower()
-    if scheme not in ("http", "https"):
-        raise DownloadError(f"{url}: only http and https URLs are allowed")
+    if scheme not in SCHEMES:
+        raise DownloadError(f"{url}: only {', '.join(SCHEMES)} URLs are allowed")
+    host = urlsplit(url).netloc.lower()
+    if host and _skipped(host):
+        raise DownloadError(
+            f"{url}: skipped, {host} could not be reached earlier in this run "
+            f"(it is skipped for {UNREACHABLE_FOR:.0f} s)"
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     last: BaseException | None = None
@@ -171,6 +210,8 @@ def download_url(
             if not isinstance(err, Exception):  # KeyboardInterrupt: keep .part for a resume
                 raise
             part.unlink(missing_ok=True)
+            if host and _unreachable_host(err):
+                _unreachable[host] = time.monotonic() + UNREACHABLE_FOR
             raise DownloadError(f"{url}: {err}") from err
         if sha256 is not None and digest != sha256.lower():
             part.unlink(missing_ok=True)
@@ -182,6 +223,8 @@ def download_url(
         return digest
     if isinstance(last, ChecksumMismatch):
         raise last
+    if host and last is not None and _unreachable_host(last):
+        _unreachable[host] = time.monotonic() + UNREACHABLE_FOR
     raise DownloadError(f"{url}: {last}") from last
 
 

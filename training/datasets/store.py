@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import shutil
 import sys
 import tempfile
+import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Literal
 
-from training.datasets import archive, convert
+from attentive.settings import DataSettings
+from training.datasets import archive, convert, mirror
 from training.datasets.checks import Finding
 from training.datasets.download import DownloadError, download, sha256_file
 from training.datasets.registry import DATASETS, Dataset, Output, get
@@ -45,7 +48,7 @@ def log(message: str) -> None:
 
 def offline() -> bool:
     """``ATTENTIVE_OFFLINE=1``: never download; say what is missing instead."""
-    return os.environ.get("ATTENTIVE_OFFLINE", "").strip().lower() in TRUE
+    return DataSettings().offline
 
 
 # --- what is there ------------------------------------------------------------------------------
@@ -117,7 +120,7 @@ def licence_accepted(
     "yes" at the prompt when stdin is a terminal."""
     if not ds.non_commercial or accept:
         return True
-    names = {t.strip().lower() for t in os.environ.get("ATTENTIVE_ACCEPT_LICENCES", "").split(",")}
+    names = {t.strip().lower() for t in DataSettings().accept_licences.split(",")}
     if names & set(TRUE) or ds.name in names:
         return True
     if accept is False:
@@ -159,6 +162,10 @@ def _obtain(
     ds: Dataset, downloads: Path, *, allow_download: bool, progress: bool | None, **kwargs: float
 ) -> None:
     absent: list[str] = []
+    try:
+        mirrors = mirror.bases()
+    except ValueError as err:
+        raise FetchError(str(err)) from err
     for source in ds.sources:
         dest = downloads / source.name
         if dest.is_file():  # an earlier run's, or placed by hand for an offline machine
@@ -171,7 +178,13 @@ def _obtain(
                 absent.append(source.name)
             continue
         try:
-            download(source.urls, dest, sha256=source.sha256, progress=progress, **kwargs)  # type: ignore[arg-type]
+            download(
+                mirror.with_mirrors(source.urls, mirrors),
+                dest,
+                sha256=source.sha256,
+                progress=progress,
+                **kwargs,  # type: ignore[arg-type]
+            )
         except DownloadError as err:
             if source.optional:
                 log(f"{ds.name}: optional {source.name} not fetched ({err})")
@@ -183,6 +196,19 @@ def _obtain(
             f"{ds.name}: downloads are off (ATTENTIVE_OFFLINE) and {downloads} lacks "
             f"{', '.join(absent[:3])}{more}"
         )
+
+
+def _convert(ds: Dataset, downloads: Path, staging: Path) -> None:
+    for source in ds.sources:
+        path = downloads / source.name
+        if not path.is_file():
+            continue  # an optional source that could not be fetched
+        if source.unpack:
+            archive.extract(path, staging)
+        elif source.target:
+            convert.copy_file(path, staging / source.target)
+    if ds.converter is not None:
+        ds.converter(downloads, staging)
 
 
 def fetch(
@@ -198,10 +224,12 @@ def fetch(
     retries: int = 3,
     backoff: float = 1.0,
     allow_download: bool = True,
+    notice: bool = True,
 ) -> Path:
     """Make ``<data_dir>/<name>`` present: download, verify, convert, check, rename.
 
     With ``allow_download=False`` only files already in ``<data>/.downloads/<name>/`` are used.
+    ``notice=False`` skips printing the licence terms (for a caller that just showed them).
     """
     data_dir = Path(data_dir)
     target = data_dir / ds.name
@@ -227,7 +255,8 @@ def fetch(
                 f"{ds.name}: absent, downloads are off (ATTENTIVE_OFFLINE) and {downloads} "
                 f"lacks {', '.join(absent[:3])}{more}"
             )
-    log(licence_notice(ds))
+    if notice:
+        log(licence_notice(ds))
     if not licence_accepted(ds, accept_licence, ask):
         raise LicenceNotAccepted(
             f"{ds.name}: its licence ({ds.licence}) was not accepted; run "
@@ -247,16 +276,20 @@ def fetch(
     (data_dir / STAGING).mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{ds.name}-", dir=data_dir / STAGING))
     try:
-        for source in ds.sources:
-            path = downloads / source.name
-            if not path.is_file():
-                continue  # an optional source that could not be fetched
-            if source.unpack:
-                archive.extract(path, staging)
-            elif source.target:
-                convert.copy_file(path, staging / source.target)
-        if ds.converter is not None:
-            ds.converter(downloads, staging)
+        try:
+            _convert(ds, downloads, staging)
+        except (
+            ValueError,
+            TypeError,
+            LookupError,
+            EOFError,
+            pickle.UnpicklingError,
+            zlib.error,
+        ) as err:
+            raise FetchError(  # bytes that passed their download checks but not the converter
+                f"{ds.name}: the downloaded files do not convert ({type(err).__name__}: {err}); "
+                f"remove {downloads} and fetch again, or check the mirror they came from"
+            ) from err
         errors = [f for f in verify(ds, staging) if f.level == "error"]
         if errors:
             detail = "; ".join(f"{f.path}: {f.message}" for f in errors[:5])
@@ -287,7 +320,9 @@ def placement(ds: Dataset, data_dir: Path, limit: int = 6) -> str:
         f"      or put the upstream files ({names}; `attentive data info {ds.name}` lists their "
         f"URLs) in {Path(data_dir) / DOWNLOADS / ds.name}/ and run "
         f"`attentive data fetch {ds.name}`: placed files are verified and used, nothing else is "
-        "needed"
+        "needed;\n"
+        f"      or from a mirror: on a machine with network run `attentive data mirror DIR "
+        f"{ds.name}`, then here set ATTENTIVE_DATA_MIRRORS=DIR (or the URL serving it)"
     )
 
 
