@@ -14,6 +14,7 @@ import pytest
 import scipy.sparse as sp
 
 from tests.datasets.conftest import SHARED
+from tests.datasets.test_safe_pickle import python2_dumps
 from training.datasets import checks, convert, registry, store
 
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/data")
@@ -26,7 +27,7 @@ def errors(findings: list[checks.Finding]) -> list[checks.Finding]:
 # --- Planetoid: synthetic ind.* pickles -> .npz -------------------------------------------------
 
 
-def write_planetoid(folder: Path, name: str, protocol: int) -> None:
+def write_planetoid(folder: Path, name: str, protocol: int | str) -> None:
     """A tiny graph in the upstream layout: allx/ally rows are nodes 0..3, tx/ty rows are nodes
     7 and 6 (test.index, unsorted), nodes 4 and 5 have no row (like Citeseer's placeholders)."""
     allx = sp.csr_matrix(np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]], dtype=np.float32))
@@ -37,12 +38,13 @@ def write_planetoid(folder: Path, name: str, protocol: int) -> None:
     graph.update({0: [1, 1, 0], 1: [0], 2: [3], 3: [2], 4: [], 5: [], 6: [7], 7: [6, 0]})
     parts = {"x": allx[:2], "y": ally[:2], "allx": allx, "ally": ally, "tx": tx, "ty": ty}
     for part, obj in {**parts, "graph": graph}.items():
-        (folder / f"ind.{name}.{part}").write_bytes(pickle.dumps(obj, protocol=protocol))
+        data = python2_dumps(obj) if protocol == "python2" else pickle.dumps(obj, protocol=protocol)  # type: ignore[arg-type]
+        (folder / f"ind.{name}.{part}").write_bytes(data)
     (folder / f"ind.{name}.test.index").write_text("7\n6\n")
 
 
-@pytest.mark.parametrize("protocol", [0, 2])
-def test_planetoid_converter_on_synthetic_pickles(tmp_path: Path, protocol: int) -> None:
+@pytest.mark.parametrize("protocol", [0, 2, "python2"])
+def test_planetoid_converter_on_synthetic_pickles(tmp_path: Path, protocol: int | str) -> None:
     write_planetoid(tmp_path, "tiny", protocol)
     out = tmp_path / "out"
     convert.convert_planetoid(tmp_path, out, names=("tiny",), val_size=1)

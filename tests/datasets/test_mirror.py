@@ -147,6 +147,7 @@ def test_without_network_or_mirror_the_message_names_the_mirror_route(
         store.ensure_datasets(["msrvid"], tmp_path, accept_licences=True)
     text = str(err.value)
     assert "Name or service not known" in text
+    assert "no answer from github.com, raw.githubusercontent.com: no network here?" in text
     assert "attentive data mirror DIR msrvid" in text and "ATTENTIVE_DATA_MIRRORS" in text
     # msrvid's pin is abbreviated (github.com/<repo>/raw/...), its unpinned copy is on raw.
     assert internet_refused == ["github.com", "raw.githubusercontent.com"]
@@ -220,3 +221,32 @@ def test_build_fetches_what_its_model_needs_from_the_mirror(
     assert (repository / "gat" / "1" / "model.onnx").is_file()
     assert internet_refused == []
     assert "planetoid: installed in" in capsys.readouterr().err
+
+
+def _build_args(tmp_path: Path, *models: str) -> list[str]:
+    args = ["build", "--preset", "tiny", "--models", *models, "--data", str(tmp_path / "data")]
+    return [*args, "--repository", str(tmp_path / "repository"), "--runs", str(tmp_path / "runs")]
+
+
+def test_build_without_network_names_what_is_missing_and_builds_nothing(
+    internet_refused: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(_build_args(tmp_path, "sat-soft", "gat")) == 1
+    err = capsys.readouterr().err
+    assert "attentive build: missing datasets in" in err and ": planetoid" in err
+    assert "attentive data mirror DIR planetoid" in err
+    assert not (tmp_path / "repository").exists()
+
+
+@needs_shared
+def test_make_runs_build_skips_the_models_whose_data_is_missing(
+    internet_refused: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What `make run` does without network: build what it can (SAT needs no download), name
+    the rest; the server then serves what was built."""
+    assert main([*_build_args(tmp_path, "gat", "sat-soft"), "--skip-missing-data"]) == 0
+    err = capsys.readouterr().err
+    assert ": planetoid" in err
+    assert "skipping 1 models whose datasets are missing (gat); building the other 1" in err
+    assert sorted(p.name for p in (tmp_path / "repository").iterdir()) == ["sat-soft"]
+    assert main([*_build_args(tmp_path, "gat"), "--skip-missing-data"]) == 1  # nothing left

@@ -3,6 +3,8 @@ every other global before calling it."""
 
 from __future__ import annotations
 
+import codecs
+import io
 import pickle
 from collections import defaultdict
 from pathlib import Path
@@ -85,3 +87,38 @@ def test_load_path(tmp_path: Path) -> None:
     path = tmp_path / "ind.x.y"
     path.write_bytes(pickle.dumps(np.eye(2), protocol=2))
     np.testing.assert_array_equal(safe_pickle.load_path(path), np.eye(2))
+
+
+class Python2Pickler(pickle._Pickler):  # type: ignore[misc,name-defined]
+    """Writes protocol 0 as Python 2's cPickle did: byte strings (numpy's raw data, dtype codes)
+    as the STRING opcode, which Python 3 reads back as a latin-1 ``str``, not through
+    ``_codecs.encode``; module names the Python 2 way (``copy_reg``, ``__builtin__``)."""
+
+    dispatch = dict(pickle._Pickler.dispatch)  # type: ignore[attr-defined]
+
+    def save_python2_str(self, obj: bytes) -> None:
+        self.write(pickle.STRING + b"'" + codecs.escape_encode(obj)[0] + b"'\n")  # type: ignore[attr-defined]
+        self.memoize(obj)
+
+    dispatch[bytes] = save_python2_str
+
+
+def python2_dumps(obj: object) -> bytes:
+    out = io.BytesIO()
+    Python2Pickler(out, protocol=0, fix_imports=True).dump(obj)
+    return out.getvalue()
+
+
+def test_python2_style_pickles_load() -> None:
+    """The Planetoid files were written by Python 2: the raw array bytes arrive as latin-1 text."""
+    array = np.array([[0, 1], [1, 0], [0, 0]], dtype=np.int32)  # a one-hot ``y`` with a zero row
+    matrix = sp.csr_matrix(np.array([[0, 1.5, 0], [2, 0, 0.25]], dtype=np.float32))
+    graph: defaultdict[int, list[int]] = defaultdict(list, {0: [1, 2], 1: [0], 2: []})
+    data = python2_dumps((array, matrix, graph))
+    assert b"_codecs" not in data and b"\nS'" in data  # STRING opcodes, as Python 2 wrote
+    assert b"copy_reg\n_reconstructor" in data and b"__builtin__\nlist" in data
+    got_array, got_matrix, got_graph = safe_pickle.loads(data)
+    np.testing.assert_array_equal(got_array, array)
+    assert got_array.dtype == np.int32
+    np.testing.assert_array_equal(safe_pickle.to_csr(got_matrix).toarray(), matrix.toarray())
+    assert got_graph == {0: [1, 2], 1: [0], 2: []} and got_graph.default_factory is list

@@ -160,6 +160,11 @@ def _unreachable_host(err: BaseException) -> bool:
     return isinstance(err, ConnectionError | TimeoutError | socket.timeout)
 
 
+def unreachable_hosts() -> list[str]:
+    """Hosts skipped now because they did not answer (for a caller's summary)."""
+    return sorted(h for h in list(_unreachable) if _skipped(h))
+
+
 def _skipped(host: str) -> bool:
     until = _unreachable.get(host)
     if until is None:
@@ -186,10 +191,7 @@ def download_url(
         raise DownloadError(f"{url}: only {', '.join(SCHEMES)} URLs are allowed")
     host = urlsplit(url).netloc.lower()
     if host and _skipped(host):
-        raise DownloadError(
-            f"{url}: skipped, {host} could not be reached earlier in this run "
-            f"(it is skipped for {UNREACHABLE_FOR:.0f} s)"
-        )
+        raise DownloadError(f"{url}: skipped, {host} did not answer earlier in this run")
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     last: BaseException | None = None

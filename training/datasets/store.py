@@ -25,7 +25,7 @@ from typing import Literal
 from attentive.settings import DataSettings
 from training.datasets import archive, convert, mirror
 from training.datasets.checks import Finding
-from training.datasets.download import DownloadError, download, sha256_file
+from training.datasets.download import DownloadError, download, sha256_file, unreachable_hosts
 from training.datasets.registry import DATASETS, Dataset, Output, get
 
 DOWNLOADS = ".downloads"
@@ -333,6 +333,11 @@ class DatasetsMissing(RuntimeError):
         self.names = [ds.name for ds in missing]
         self.data_dir = Path(data_dir)
         lines = [f"missing datasets in {self.data_dir} (ATTENTIVE_DATA): {', '.join(self.names)}"]
+        if hosts := unreachable_hosts():
+            lines.append(
+                f"  no answer from {', '.join(hosts)}: no network here? Fetch from a mirror "
+                "(ATTENTIVE_DATA_MIRRORS) or place the files by hand, as below"
+            )
         for ds in missing:
             lines += [
                 f"  {ds.name}: {ds.title} [{ds.licence}]",
