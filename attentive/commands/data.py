@@ -201,6 +201,11 @@ def _mirror(args: argparse.Namespace) -> int:
         return 2
     folder = Path(args.folder).expanduser().resolve()
     chosen = [registry.get(n) for n in names or registry.names()]
+    try:
+        mirror.bases()  # a bad ATTENTIVE_DATA_MIRRORS is named before anything is downloaded
+    except ValueError as err:
+        print(f"attentive data mirror: {err}", file=sys.stderr)
+        return 2
     failed: list[str] = []
     for ds in (d for d in chosen if d.kind == "download"):
         store.log(store.licence_notice(ds))

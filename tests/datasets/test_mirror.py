@@ -250,3 +250,14 @@ def test_make_runs_build_skips_the_models_whose_data_is_missing(
     assert "skipping 1 models whose datasets are missing (gat); building the other 1" in err
     assert sorted(p.name for p in (tmp_path / "repository").iterdir()) == ["sat-soft"]
     assert main([*_build_args(tmp_path, "gat"), "--skip-missing-data"]) == 1  # nothing left
+
+
+def test_a_bad_mirror_setting_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(mirror.ENV, "ftp://old-server/data")
+    assert main(["data", "mirror", str(tmp_path / "out"), "msrvid"]) == 2
+    assert "ATTENTIVE_DATA_MIRRORS: 'ftp://old-server/data' is not" in capsys.readouterr().err
+    assert main(["data", "fetch", "--data", str(tmp_path / "data"), "msrvid"]) == 1
+    assert "ATTENTIVE_DATA_MIRRORS: 'ftp://old-server/data' is not" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "data" / "msrvid").exists()

@@ -21,7 +21,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from attentive.settings import DataSettings
 from training.datasets.download import DownloadError, download, sha256_file
-from training.datasets.registry import Dataset
+from training.datasets.registry import Dataset, Source
 
 ENV = "ATTENTIVE_DATA_MIRRORS"
 
@@ -63,15 +63,18 @@ def with_mirrors(urls: Sequence[str], mirror_bases: Sequence[str]) -> tuple[str,
     return (*(f"{b}/{quote(relative)}" for b in mirror_bases), *urls)
 
 
+def _relative(ds: Dataset, source: Source) -> str:
+    relative = mirror_path(source.urls[0])
+    if relative is None:
+        raise ValueError(f"{ds.name}: {source.urls[0]} is no GitHub raw URL: it has no mirror path")
+    return relative
+
+
 def only_from(ds: Dataset, base: str) -> Dataset:
     """``ds`` with every source read from the mirror at ``base`` and nowhere else: how
     ``attentive data mirror`` proves a mirror converts and passes its checks."""
-    sources = []
-    for source in ds.sources:
-        relative = mirror_path(source.urls[0])
-        if relative is None:
-            raise ValueError(f"{ds.name}: {source.urls[0]} has no mirror path")
-        sources.append(replace(source, urls=(f"{base_url(base)}/{quote(relative)}",)))
+    url = base_url(base)
+    sources = [replace(s, urls=(f"{url}/{quote(_relative(ds, s))}",)) for s in ds.sources]
     return replace(ds, sources=tuple(sources))
 
 
@@ -85,10 +88,7 @@ def write(
     failed: list[str] = []
     mirrors = bases()
     for source in ds.sources:
-        relative = mirror_path(source.urls[0])
-        if relative is None:
-            raise ValueError(f"{ds.name}: {source.urls[0]} has no mirror path")
-        dest = folder / relative
+        dest = folder / _relative(ds, source)
         if dest.is_file() and (source.sha256 is None or sha256_file(dest) == source.sha256):
             continue
         try:
