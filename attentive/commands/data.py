@@ -4,6 +4,7 @@
     attentive data fetch [NAME ...]     download, verify, convert (default: every missing one)
     attentive data check [NAME ...]     verify what is there (SHA-256 + structure); exit 1 on errors
     attentive data info NAME            sources, licence, citation, how to place it by hand
+    attentive data audit [NAME ...]     download every source URL, report what each serves
     attentive data mirror DIR [NAME ...]
                                         write the upstream files into DIR for machines without
                                         network (ATTENTIVE_DATA_MIRRORS=DIR or its URL there)
@@ -54,6 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "info", parents=[common], help="sources, licence, citation, manual placement"
     )
     info.add_argument("name", metavar="NAME")
+    audit = actions.add_parser(
+        "audit",
+        parents=[transfer],
+        help="download every URL of every source (pins and copies) and report each one",
+    )
+    audit.add_argument("names", nargs="*", metavar="NAME", help="default: every dataset")
+    audit.add_argument("--out", type=str, help="also write the report as JSON here")
     mirror = actions.add_parser(
         "mirror",
         parents=[transfer],
@@ -243,6 +251,40 @@ def _mirror(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(args: argparse.Namespace) -> int:
+    import json
+
+    from training.datasets import audit, registry, store
+
+    names = _names(args.names)
+    if names is None:
+        return 2
+    chosen = [registry.get(n) for n in names or registry.names()]
+    downloaded = [d for d in chosen if d.kind == "download"]
+    for ds in downloaded:
+        if not store.licence_accepted(ds, True if args.accept_licence else None, None):
+            print(
+                f"attentive data audit: {ds.name}: {ds.licence}; pass --accept-licence to "
+                "download it",
+                file=sys.stderr,
+            )
+            return 1
+    options = {"timeout": args.timeout, "retries": args.retries, "progress": False}
+    reports = audit.audit(downloaded, log=store.log, **options)
+    for r in reports:
+        where = "pin " if r.pinned else "copy"
+        print(f"{r.verdict:9} {where} {r.dataset}/{r.source}  {r.sha256[:16] or r.detail}")
+        print(f"{'':14} {r.url}")
+    failed = audit.failures(reports)
+    print(f"\n{audit.summary(reports)}; required sources no URL serves: {len(failed)}")
+    for d, s in failed:
+        print(f"  {d}/{s}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(audit.as_json(reports), indent=2) + "\n")
+        print(f"report: {args.out}")
+    return 1 if failed else 0
+
+
 def run(args: argparse.Namespace) -> int:
     data_dir = _data_dir(args)
     if args.action == "list":
@@ -253,4 +295,6 @@ def run(args: argparse.Namespace) -> int:
         return _check(args, data_dir)
     if args.action == "mirror":
         return _mirror(args)
+    if args.action == "audit":
+        return _audit(args)
     return _info(args, data_dir)

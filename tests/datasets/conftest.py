@@ -11,8 +11,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from training.datasets.registry import Dataset
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -199,3 +203,18 @@ def internet_refused(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     return looked_up
+
+
+def toy_dataset(**fields: object) -> Dataset:
+    """A registry entry made by a test: ``toy``, downloaded, CC0, with ``fields`` on top."""
+    from training.datasets.registry import Dataset
+
+    defaults: dict[str, object] = {
+        "name": "toy",
+        "title": "a toy dataset",
+        "kind": "download",
+        "licence": "CC0",
+        "citation": "none",
+        "homepage": "http://127.0.0.1/",
+    }
+    return Dataset(**{**defaults, **fields})  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.datasets.conftest import SHARED, Server
+from tests.datasets.conftest import SHARED, Server, toy_dataset
 from training.datasets import archive, registry, store
 from training.datasets.checks import Finding
 from training.datasets.download import ChecksumMismatch
@@ -45,19 +45,8 @@ def toy(
             registry.Source((server.add("bundle.tar.gz", tar),), "bundle.tar.gz", unpack=True)
         )
         outputs.append(registry.Output("extra/a.txt", "structure"))
-    fields: dict[str, object] = {
-        "name": "toy",
-        "title": "a toy dataset",
-        "kind": "download",
-        "licence": "CC0",
-        "citation": "none",
-        "homepage": "http://127.0.0.1/",
-        "sources": tuple(sources),
-        "outputs": tuple(outputs),
-        "structure": three_lines,
-        **kw,
-    }
-    return registry.Dataset(**fields)  # type: ignore[arg-type]
+    fields = {"sources": tuple(sources), "outputs": tuple(outputs), "structure": three_lines}
+    return toy_dataset(**{**fields, **kw})
 
 
 def only(folder: Path) -> list[str]:
