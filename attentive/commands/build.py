@@ -41,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from training.datasets.store import DatasetsMissing, ensure_datasets
 
     data = Path(args.data) if args.data else settings.data
+    skipped: list[str] = []
+    lacking: set[str] = set()
     try:
         ensure_datasets([d for name in models for d in registry.get(name).datasets], data)
     except DatasetsMissing as missing:  # says which datasets and how to place them
@@ -73,4 +75,11 @@ def run(args: argparse.Namespace) -> int:
         return 1
     for b in built:
         print(f"{b.name}: {b.entry}")
+    if skipped:  # again at the end: the report above has scrolled away behind the training logs
+        print(
+            f"attentive build: built {len(built)} models; skipped {', '.join(skipped)} for "
+            f"missing datasets ({', '.join(sorted(lacking))}): see the report above or "
+            "`attentive data list`",
+            file=sys.stderr,
+        )
     return 0

@@ -248,6 +248,8 @@ def test_make_runs_build_skips_the_models_whose_data_is_missing(
     err = capsys.readouterr().err
     assert ": planetoid" in err
     assert "skipping 1 models whose datasets are missing (gat); building the other 1" in err
+    last = err.strip().splitlines()[-1]  # said again last, after the training logs
+    assert last.startswith("attentive build: built 1 models; skipped gat for missing datasets")
     assert sorted(p.name for p in (tmp_path / "repository").iterdir()) == ["sat-soft"]
     assert main([*_build_args(tmp_path, "gat"), "--skip-missing-data"]) == 1  # nothing left
 
