@@ -17,8 +17,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from attentive.settings import Settings
+
+if TYPE_CHECKING:
+    from training.datasets.registry import Dataset
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -199,28 +203,37 @@ def _info(args: argparse.Namespace, data_dir: Path) -> int:
     return 0
 
 
+def _downloaded(requested: list[str]) -> list[Dataset] | None:
+    """The named datasets (default: all) that are downloaded, not generated; None on a bad name."""
+    from training.datasets import registry
+
+    names = _names(requested)
+    if names is None:
+        return None
+    return [d for d in map(registry.get, names or registry.names()) if d.kind == "download"]
+
+
 def _mirror(args: argparse.Namespace) -> int:
     import tempfile
 
-    from training.datasets import mirror, registry, store
+    from training.datasets import mirror, store
 
-    names = _names(args.names)
-    if names is None:
+    chosen = _downloaded(args.names)
+    if chosen is None:
         return 2
     folder = Path(args.folder).expanduser().resolve()
-    chosen = [registry.get(n) for n in names or registry.names()]
     try:
         mirror.bases()  # a bad ATTENTIVE_DATA_MIRRORS is named before anything is downloaded
     except ValueError as err:
         print(f"attentive data mirror: {err}", file=sys.stderr)
         return 2
     failed: list[str] = []
-    for ds in (d for d in chosen if d.kind == "download"):
+    options = {"timeout": args.timeout, "retries": args.retries}
+    for ds in chosen:
         store.log(store.licence_notice(ds))
         if not store.licence_accepted(ds, True if args.accept_licence else None, None):
             failed.append(f"{ds.name}: licence not accepted (pass --accept-licence)")
             continue
-        options = {"timeout": args.timeout, "retries": args.retries}
         missing = mirror.write(ds, folder, log=store.log, **options)
         if missing:
             failed += [f"{ds.name}/{m}" for m in missing]
@@ -254,13 +267,11 @@ def _mirror(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     import json
 
-    from training.datasets import audit, registry, store
+    from training.datasets import audit, store
 
-    names = _names(args.names)
-    if names is None:
+    downloaded = _downloaded(args.names)
+    if downloaded is None:
         return 2
-    chosen = [registry.get(n) for n in names or registry.names()]
-    downloaded = [d for d in chosen if d.kind == "download"]
     for ds in downloaded:
         if not store.licence_accepted(ds, True if args.accept_licence else None, None):
             print(

@@ -11,13 +11,15 @@ error. Nothing is kept; it runs on a machine with network and writes a JSON repo
 from __future__ import annotations
 
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 from training.datasets.download import DownloadError, download_url
-from training.datasets.registry import Dataset
+from training.datasets.registry import Dataset, Source
 
 Verdict = Literal["ok", "mismatch", "unpinned", "differs", "error"]
 
@@ -43,47 +45,35 @@ def audit(
     """One :class:`UrlReport` per URL of every source of ``datasets``, in registry order."""
     reports: list[UrlReport] = []
     with tempfile.TemporaryDirectory(prefix="attentive-audit-") as scratch:
+        dest = Path(scratch) / "download"
         for ds in datasets:
-            for source in ds.sources:
-                found: list[UrlReport] = []
-                for index, url in enumerate(source.urls):
-                    dest = Path(scratch) / "download"
-                    try:
-                        digest = download_url(url, dest, sha256=None, **download_options)
-                    except DownloadError as err:
-                        verdict: Verdict = "error"
-                        digest, detail = "", str(err).removeprefix(f"{url}: ")
-                    else:
-                        verdict = "unpinned" if source.sha256 is None else "ok"
-                        if source.sha256 is not None and digest != source.sha256:
-                            verdict = "mismatch"
-                        detail = ""
-                    finally:
-                        dest.unlink(missing_ok=True)
-                    found.append(
-                        UrlReport(
-                            ds.name,
-                            source.name,
-                            url,
-                            index == 0,
-                            source.optional,
-                            verdict,
-                            digest,
-                            detail,
-                        )  # fmt: skip
-                    )
-                served = {r.sha256 for r in found if r.verdict == "unpinned"}
-                if len(served) > 1:  # copies of an unpinned file disagree: say so on each
-                    found = [
-                        _with(r, verdict="differs") if r.verdict == "unpinned" else r for r in found
-                    ]
-                reports += found
-            log(f"{ds.name}: {summary([r for r in reports if r.dataset == ds.name])}")
+            found = [r for s in ds.sources for r in _source(ds, s, dest, download_options)]
+            log(f"{ds.name}: {summary(found)}")
+            reports += found
     return reports
 
 
-def _with(report: UrlReport, **changes: Any) -> UrlReport:
-    return UrlReport(**{**asdict(report), **changes})
+def _source(ds: Dataset, source: Source, dest: Path, options: dict[str, Any]) -> list[UrlReport]:
+    """Every URL of one source judged; copies of an unpinned file that disagree: ``differs``."""
+    found = [_judge(ds, source, i, url, dest, options) for i, url in enumerate(source.urls)]
+    if len({r.sha256 for r in found if r.verdict == "unpinned"}) > 1:
+        found = [replace(r, verdict="differs") if r.verdict == "unpinned" else r for r in found]
+    return found
+
+
+def _judge(
+    ds: Dataset, source: Source, index: int, url: str, dest: Path, options: dict[str, Any]
+) -> UrlReport:
+    report = partial(UrlReport, ds.name, source.name, url, index == 0, source.optional)
+    try:
+        digest = download_url(url, dest, sha256=None, **options)
+    except DownloadError as err:
+        return report("error", detail=str(err).removeprefix(f"{url}: "))
+    finally:
+        dest.unlink(missing_ok=True)  # nothing downloaded is kept
+    if source.sha256 is None:
+        return report("unpinned", digest)
+    return report("ok" if digest == source.sha256 else "mismatch", digest)
 
 
 def verified(reports: list[UrlReport]) -> dict[tuple[str, str], bool]:
@@ -102,9 +92,7 @@ def failures(reports: list[UrlReport]) -> list[tuple[str, str]]:
 
 
 def summary(reports: list[UrlReport]) -> str:
-    counts: dict[str, int] = {}
-    for r in reports:
-        counts[r.verdict] = counts.get(r.verdict, 0) + 1
+    counts = Counter(r.verdict for r in reports)
     return ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items())) or "no sources"
 
 

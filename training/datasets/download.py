@@ -160,6 +160,12 @@ def _unreachable_host(err: BaseException) -> bool:
     return isinstance(err, ConnectionError | TimeoutError | socket.timeout)
 
 
+def _remember(host: str, err: BaseException) -> None:
+    """Skip ``host`` for ``UNREACHABLE_FOR`` seconds when ``err`` says it never answered."""
+    if host and _unreachable_host(err):
+        _unreachable[host] = time.monotonic() + UNREACHABLE_FOR
+
+
 def unreachable_hosts() -> list[str]:
     """Hosts skipped now because they did not answer (for a caller's summary)."""
     return sorted(h for h in list(_unreachable) if _skipped(h))
@@ -212,8 +218,7 @@ def download_url(
             if not isinstance(err, Exception):  # KeyboardInterrupt: keep .part for a resume
                 raise
             part.unlink(missing_ok=True)
-            if host and _unreachable_host(err):
-                _unreachable[host] = time.monotonic() + UNREACHABLE_FOR
+            _remember(host, err)
             raise DownloadError(f"{url}: {err}") from err
         if sha256 is not None and digest != sha256.lower():
             part.unlink(missing_ok=True)
@@ -225,8 +230,8 @@ def download_url(
         return digest
     if isinstance(last, ChecksumMismatch):
         raise last
-    if host and last is not None and _unreachable_host(last):
-        _unreachable[host] = time.monotonic() + UNREACHABLE_FOR
+    if last is not None:
+        _remember(host, last)
     raise DownloadError(f"{url}: {last}") from last
 
 
